@@ -24,8 +24,10 @@ type Encoding struct {
 	// SpecialTokensMask is 1 for tokens added by the post-processor and 0
 	// for tokens that come from the text, special or not.
 	SpecialTokensMask []int
+	// AttentionMask is 1 for real tokens and 0 for padding.
+	AttentionMask []int
 	// SequenceIDs tells which input a token came from: 0 or 1, or -1 for
-	// tokens added by the post-processor.
+	// tokens added by the post-processor and for padding.
 	SequenceIDs []int
 }
 
@@ -33,12 +35,12 @@ type Encoding struct {
 func (e *Encoding) Len() int { return len(e.IDs) }
 
 // CharOffsets converts byte offsets into offsets counted in Unicode code
-// points of text, as the Python and Node bindings of Hugging Face tokenizers
-// report them. For a pair encoding, pass the texts in order; a token's offsets
-// are converted against the text of its own sequence.
+// points of the text, as the Python and Node bindings of Hugging Face
+// tokenizers report them. For a pair encoding, pass both texts in order; each
+// token is converted against the text of its own sequence.
 func (e *Encoding) CharOffsets(texts ...string) []Offset {
-	// index[k][b] is the code-point index of the character holding byte b of
-	// texts[k]; index[k][len] is the number of code points.
+	// index[k][b] is the code-point index of the character that holds byte b
+	// of texts[k]; index[k][len] is the number of code points.
 	index := make([][]int, len(texts))
 	for k, t := range texts {
 		idx := make([]int, len(t)+1)
@@ -62,12 +64,7 @@ func (e *Encoding) CharOffsets(texts ...string) []Offset {
 			out[i] = o
 			continue
 		}
-		idx, t := index[seq], texts[seq]
-		end := idx[o.End]
-		if o.End < len(t) && o.End > o.Start && t[o.End]&0xC0 == 0x80 {
-			end++ // the token ends inside a multi-byte character: it covers all of it
-		}
-		out[i] = Offset{idx[o.Start], end}
+		out[i] = Offset{index[seq][o.Start], index[seq][o.End]}
 	}
 	return out
 }

@@ -1,0 +1,192 @@
+package tokenizer
+
+import (
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// AddedToken is a token matched in the text before the model runs: special
+// tokens such as "<|begin_of_text|>" and tokens added on top of a trained
+// vocabulary. Its fields are those of tokenizer.json's "added_tokens".
+type AddedToken struct {
+	ID      int    `json:"id"`
+	Content string `json:"content"`
+	// SingleWord: match only when not inside a word.
+	SingleWord bool `json:"single_word"`
+	// LStrip and RStrip: the match swallows the whitespace on its left or
+	// right.
+	LStrip bool `json:"lstrip"`
+	RStrip bool `json:"rstrip"`
+	// Normalized: match against the normalized text instead of the input.
+	Normalized bool `json:"normalized"`
+	// Special tokens are skipped by Decode(ids, true).
+	Special bool `json:"special"`
+}
+
+// addedVocab finds added tokens in text, leftmost-longest, as Hugging Face's
+// AddedVocabulary does with two Aho-Corasick automata: one for the tokens
+// matched on the raw input, one for those matched on normalized text.
+type addedVocab struct {
+	tokens  []AddedToken // in file order
+	byID    map[int]*AddedToken
+	byText  map[string]int
+	special map[int]bool
+	raw     tokenTrie // tokens with Normalized == false
+	norm    tokenTrie // tokens with Normalized == true, normalized
+}
+
+func newAddedVocab(tokens []AddedToken, normalize func(string) (string, error)) (*addedVocab, error) {
+	a := &addedVocab{
+		tokens:  tokens,
+		byID:    make(map[int]*AddedToken, len(tokens)),
+		byText:  make(map[string]int, len(tokens)),
+		special: make(map[int]bool),
+		raw:     newTokenTrie(),
+		norm:    newTokenTrie(),
+	}
+	// Special tokens take part in matching first, then the others, each in
+	// file order; for equal content the first one wins.
+	order := make([]*AddedToken, 0, len(tokens))
+	for i := range tokens {
+		if tokens[i].Special {
+			order = append(order, &tokens[i])
+		}
+	}
+	for i := range tokens {
+		if !tokens[i].Special {
+			order = append(order, &tokens[i])
+		}
+	}
+	for _, t := range order {
+		a.byID[t.ID] = t
+		a.byText[t.Content] = t.ID
+		if t.Special {
+			a.special[t.ID] = true
+		}
+		if t.Content == "" {
+			continue
+		}
+		if t.Normalized {
+			content := t.Content
+			if normalize != nil {
+				var err error
+				if content, err = normalize(content); err != nil {
+					return nil, err
+				}
+			}
+			a.norm.insert(content, t)
+		} else {
+			a.raw.insert(t.Content, t)
+		}
+	}
+	return a, nil
+}
+
+// addedMatch is one added token found in a string.
+type addedMatch struct {
+	span
+	token *AddedToken
+}
+
+// findMatches returns the added tokens of trie found in s, with the
+// single_word, lstrip and rstrip rules applied.
+func findMatches(s string, trie *tokenTrie) []addedMatch {
+	if trie.empty() || s == "" {
+		return nil
+	}
+	var out []addedMatch
+	prevEnd := 0
+	for i := 0; i < len(s); {
+		end, tok := trie.longest(s, i)
+		if tok == nil {
+			i++
+			continue
+		}
+		start, stop := i, end
+		if tok.SingleWord {
+			if (start > 0 && endsWithWord(s[:start])) || (stop < len(s) && startsWithWord(s[stop:])) {
+				// Not a whole word: skip it; as with a non-overlapping
+				// automaton, the search resumes after it.
+				i = end
+				continue
+			}
+		}
+		if tok.LStrip {
+			start = max(len(strings.TrimRightFunc(s[:start], unicode.IsSpace)), prevEnd)
+		}
+		if tok.RStrip {
+			stop = len(s) - len(strings.TrimLeftFunc(s[stop:], unicode.IsSpace))
+		}
+		out = append(out, addedMatch{span{start, stop}, tok})
+		prevEnd = stop
+		i = end
+		if stop > i {
+			i = stop
+		}
+	}
+	return out
+}
+
+func endsWithWord(s string) bool {
+	r, _ := utf8.DecodeLastRuneInString(s)
+	return isWordChar(r)
+}
+
+func startsWithWord(s string) bool {
+	r, _ := utf8.DecodeRuneInString(s)
+	return isWordChar(r)
+}
+
+// tokenTrie is a byte trie over the contents of added tokens.
+type tokenTrie struct {
+	next  map[uint64]int32
+	toks  []*AddedToken // token ending at each node, nil if none
+	first [256]bool     // bytes that start some token
+}
+
+func newTokenTrie() tokenTrie {
+	return tokenTrie{next: make(map[uint64]int32), toks: []*AddedToken{nil}}
+}
+
+func (t *tokenTrie) empty() bool { return len(t.toks) == 1 }
+
+func (t *tokenTrie) insert(s string, tok *AddedToken) {
+	t.first[s[0]] = true
+	node := int32(0)
+	for i := 0; i < len(s); i++ {
+		key := uint64(node)<<8 | uint64(s[i])
+		child, ok := t.next[key]
+		if !ok {
+			child = int32(len(t.toks))
+			t.next[key] = child
+			t.toks = append(t.toks, nil)
+		}
+		node = child
+	}
+	if t.toks[node] == nil {
+		t.toks[node] = tok
+	}
+}
+
+// longest returns the end and the token of the longest token starting at
+// s[i], or nil.
+func (t *tokenTrie) longest(s string, i int) (int, *AddedToken) {
+	if !t.first[s[i]] {
+		return 0, nil
+	}
+	var best *AddedToken
+	bestEnd := 0
+	node := int32(0)
+	for j := i; j < len(s); j++ {
+		child, ok := t.next[uint64(node)<<8|uint64(s[j])]
+		if !ok {
+			break
+		}
+		node = child
+		if tok := t.toks[node]; tok != nil {
+			best, bestEnd = tok, j+1
+		}
+	}
+	return bestEnd, best
+}
