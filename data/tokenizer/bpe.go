@@ -155,7 +155,8 @@ func (m *bpe) tokenize(word string, dst []modelToken, drop *dropout) ([]modelTok
 	if word == "" {
 		return dst, nil
 	}
-	if drop == nil || drop.p == 0 {
+	deterministic := drop == nil || drop.p == 0
+	if deterministic {
 		if m.ignoreMerges {
 			if id, ok := m.ids[word]; ok {
 				return append(dst, modelToken{id, 0, len(word)}), nil
@@ -165,19 +166,157 @@ func (m *bpe) tokenize(word string, dst []modelToken, drop *dropout) ([]modelTok
 			return append(dst, toks...), nil
 		}
 	}
-	syms := m.initialSymbols(word)
-	syms = m.mergeAll(syms, drop)
 	start := len(dst)
-	for i := 0; i >= 0 && i < len(syms); i = syms[i].next {
-		if syms[i].id < 0 { // removed
-			continue
-		}
-		dst = append(dst, modelToken{syms[i].id, syms[i].start, syms[i].end})
-	}
-	if drop == nil || drop.p == 0 {
+	dst = m.merge(m.initialSymbols(word), dst, drop)
+	if deterministic {
 		m.cache.put(strings.Clone(word), append([]modelToken(nil), dst[start:]...))
 	}
 	return dst, nil
+}
+
+// byteLevelIndex lets a byte-level BPE model tokenize raw bytes directly,
+// skipping the byte-to-character rewrite: the tokens of raw word w are
+// those of its byte-level form, with ranges counted in bytes of w.
+type byteLevelIndex struct {
+	byteIDs [256]int
+	// rawIDs maps the raw bytes of every byte-level token to its id; only
+	// built for ignore_merges, which looks whole words up.
+	rawIDs map[string]int
+	cache  *wordCache
+}
+
+// newByteLevelIndex returns nil unless every byte has its byte-level
+// character in the vocabulary, undecorated.
+func (m *bpe) newByteLevelIndex() *byteLevelIndex {
+	if m.charIDs == nil {
+		return nil
+	}
+	x := &byteLevelIndex{cache: newWordCache(1 << 16)}
+	for b := 0; b < 256; b++ {
+		id, ok := m.charIDs[byteToRune[b]]
+		if !ok {
+			return nil
+		}
+		x.byteIDs[b] = id
+	}
+	if m.ignoreMerges {
+		x.rawIDs = make(map[string]int, len(m.ids))
+		var buf []byte
+	tokens:
+		for tok, id := range m.ids {
+			buf = buf[:0]
+			for _, r := range tok {
+				b, ok := runeToByte[r]
+				if !ok {
+					continue tokens
+				}
+				buf = append(buf, b)
+			}
+			x.rawIDs[string(buf)] = id
+		}
+	}
+	return x
+}
+
+// tokenizeBytes is tokenize for the raw bytes of word (see byteLevelIndex).
+func (m *bpe) tokenizeBytes(x *byteLevelIndex, word string, dst []modelToken, drop *dropout) []modelToken {
+	if word == "" {
+		return dst
+	}
+	deterministic := drop == nil || drop.p == 0
+	if deterministic {
+		if x.rawIDs != nil {
+			if id, ok := x.rawIDs[word]; ok {
+				return append(dst, modelToken{id, 0, len(word)})
+			}
+		}
+		if toks, ok := x.cache.get(word); ok {
+			return append(dst, toks...)
+		}
+	}
+	syms := make([]symbol, len(word))
+	for i := 0; i < len(word); i++ {
+		syms[i] = symbol{id: x.byteIDs[word[i]], start: i, end: i + 1, prev: i - 1, next: i + 1}
+	}
+	syms[len(syms)-1].next = -1
+	start := len(dst)
+	dst = m.merge(syms, dst, drop)
+	if deterministic {
+		x.cache.put(strings.Clone(word), append([]modelToken(nil), dst[start:]...))
+	}
+	return dst
+}
+
+// merge applies the merges to syms and appends the resulting tokens to dst.
+func (m *bpe) merge(syms []symbol, dst []modelToken, drop *dropout) []modelToken {
+	if (drop == nil || drop.p == 0) && len(syms) <= linearMergeMax {
+		return m.mergeLinear(syms, dst)
+	}
+	syms = m.mergeAll(syms, drop)
+	for i := 0; i >= 0 && i < len(syms); i = syms[i].next {
+		if syms[i].id >= 0 {
+			dst = append(dst, modelToken{syms[i].id, syms[i].start, syms[i].end})
+		}
+	}
+	return dst
+}
+
+// linearMergeMax is the longest word merged by mergeLinear; longer words use
+// the heap of mergeAll.
+const linearMergeMax = 128
+
+// noMerge marks a pair without a merge in mergeLinear.
+const noMerge = int32(1<<31 - 1)
+
+// mergeLinear is mergeAll without dropout for short words: it keeps the rank
+// of every adjacent pair in an array and merges the lowest (leftmost first)
+// until none is left. Both orders are the same: lowest rank, then leftmost.
+func (m *bpe) mergeLinear(syms []symbol, dst []modelToken) []modelToken {
+	n := len(syms)
+	var rankBuf [linearMergeMax]int32
+	var newBuf [linearMergeMax]int32
+	ranks, newIDs := rankBuf[:n], newBuf[:n]
+	pair := func(i int) {
+		if i+1 >= n {
+			ranks[i] = noMerge
+			return
+		}
+		if mg, ok := m.merges[pairKey(syms[i].id, syms[i+1].id)]; ok {
+			ranks[i], newIDs[i] = mg.rank, mg.newID
+		} else {
+			ranks[i] = noMerge
+		}
+	}
+	for i := 0; i < n; i++ {
+		pair(i)
+	}
+	for n > 1 {
+		best := -1
+		bestRank := noMerge
+		for i := 0; i < n-1; i++ {
+			if ranks[i] < bestRank {
+				best, bestRank = i, ranks[i]
+			}
+		}
+		if best < 0 {
+			break
+		}
+		syms[best].id = int(newIDs[best])
+		syms[best].end = syms[best+1].end
+		copy(syms[best+1:n], syms[best+2:n])
+		copy(ranks[best+1:n], ranks[best+2:n])
+		copy(newIDs[best+1:n], newIDs[best+2:n])
+		n--
+		ranks, newIDs = ranks[:n], newIDs[:n]
+		if best > 0 {
+			pair(best - 1)
+		}
+		pair(best)
+	}
+	for i := 0; i < n; i++ {
+		dst = append(dst, modelToken{syms[i].id, syms[i].start, syms[i].end})
+	}
+	return dst
 }
 
 // initialSymbols splits word into characters (bytes for byte fallback),

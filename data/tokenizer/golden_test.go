@@ -32,13 +32,18 @@ type onceTokenizer struct {
 	err  error
 }
 
-// testTokenizer loads testdata/NAME.tokenizer.json.gz once per test binary.
+// testTokenizer loads testdata/NAME.tokenizer.json.gz (GPT-2's is the one
+// embedded in package builtin) once per test binary.
 func testTokenizer(t testing.TB, name string) *Tokenizer {
 	t.Helper()
 	v, _ := loadOnce.LoadOrStore(name, &onceTokenizer{})
 	o := v.(*onceTokenizer)
 	o.once.Do(func() {
-		o.tok, o.err = Load(filepath.Join("testdata", name+".tokenizer.json.gz"))
+		path := filepath.Join("testdata", name+".tokenizer.json.gz")
+		if name == "gpt2" {
+			path = filepath.Join("builtin", "gpt2.tokenizer.json.gz") // shipped in the binary
+		}
+		o.tok, o.err = Load(path)
 	})
 	if o.err != nil {
 		t.Fatal(o.err)

@@ -30,6 +30,10 @@ type Tokenizer struct {
 	config     *Config
 	name       string
 
+	// fast, when set, tokenizes untouched input text of a byte-level BPE
+	// tokenizer without building normalized strings (see byteLevelPlan).
+	fast *byteLevelPlan
+
 	// dropoutCalls numbers the encodings made with the file's own BPE
 	// dropout, so that their random draws are reproducible.
 	dropoutCalls *atomic.Uint64
@@ -135,6 +139,19 @@ func readMaybeGzip(path string) ([]byte, error) {
 	return out, nil
 }
 
+// FromJSONGzip is FromJSON for gzip-compressed contents.
+func FromJSONGzip(data []byte, name string) (*Tokenizer, error) {
+	zr, err := gzip.NewReader(bytes.NewReader(data))
+	if err != nil {
+		return nil, fmt.Errorf("load tokenizer %s: %w", name, err)
+	}
+	raw, err := io.ReadAll(zr)
+	if err != nil {
+		return nil, fmt.Errorf("load tokenizer %s: %w", name, err)
+	}
+	return FromJSON(raw, name)
+}
+
 // FromJSON parses the contents of a tokenizer.json; name is used in error
 // messages.
 func FromJSON(data []byte, name string) (*Tokenizer, error) {
@@ -192,6 +209,7 @@ func fromJSON(data []byte) (*Tokenizer, error) {
 	if t.added, err = newAddedVocab(added, t.normalizeString); err != nil {
 		return nil, fmt.Errorf("added_tokens: %w", err)
 	}
+	t.fast = newByteLevelPlan(t)
 	if v, ok := file["truncation"]; ok && !isNull(v) {
 		if t.truncation, err = parseTruncation(v); err != nil {
 			return nil, fmt.Errorf("truncation: %w", err)
@@ -465,13 +483,27 @@ func (t *Tokenizer) encodeSequence(text string, seq int, drop *dropout) (*Encodi
 		}
 		next = appendAddedSplits(next, s.n, &t.added.norm)
 	}
-	enc := &Encoding{IDs: []int{}, Tokens: []string{}, Offsets: []Offset{}, SequenceIDs: []int{}}
+	guess := len(text)/3 + 4
+	enc := &Encoding{
+		IDs:         make([]int, 0, guess),
+		Tokens:      make([]string, 0, guess),
+		Offsets:     make([]Offset, 0, guess),
+		SequenceIDs: make([]int, 0, guess),
+	}
 	var words []normString
 	var toks []modelToken
 	for _, s := range next {
 		if s.added != nil {
 			sp := s.n.inputRange(0, len(s.n.s))
 			enc.append(s.added.ID, s.n.s, Offset{sp.start, sp.end}, seq)
+			continue
+		}
+		if t.fast != nil && s.n.align == nil {
+			// The piece is untouched input (no normalizer, or one that
+			// left it as it was): take the fast byte-level path.
+			if err := t.fast.encode(enc, s.n.s, s.n.base, seq, drop); err != nil {
+				return nil, err
+			}
 			continue
 		}
 		// 3. Pre-tokenize into words.
@@ -498,13 +530,12 @@ func (t *Tokenizer) encodeSequence(text string, seq int, drop *dropout) (*Encodi
 			}
 		}
 	}
-	enc.TypeIDs = make([]int, len(enc.IDs))
-	for i := range enc.TypeIDs {
+	// One allocation for the three per-token int slices.
+	n := len(enc.IDs)
+	ints := make([]int, 3*n)
+	enc.TypeIDs, enc.SpecialTokensMask, enc.AttentionMask = ints[:n:n], ints[n:2*n:2*n], ints[2*n:]
+	for i := 0; i < n; i++ {
 		enc.TypeIDs[i] = seq
-	}
-	enc.SpecialTokensMask = make([]int, len(enc.IDs))
-	enc.AttentionMask = make([]int, len(enc.IDs))
-	for i := range enc.AttentionMask {
 		enc.AttentionMask[i] = 1
 	}
 	return enc, nil
