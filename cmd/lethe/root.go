@@ -21,6 +21,7 @@ func newRootCmd(in io.Reader, out, errOut io.Writer) *cobra.Command {
 	root.AddCommand(
 		newVersionCmd(),
 		newTokenizeCmd(),
+		newDataCmd(),
 	)
 	return root
 }
