@@ -121,24 +121,24 @@ func eosID(tok *tokenizer.Tokenizer) (int, error) {
 // chatRenderer returns the built-in template name, else the tokenizer's own
 // template, else nil (data.Stats then refuses messages datasets).
 func chatRenderer(tok *tokenizer.Tokenizer, name string) (data.ChatRenderer, error) {
-	var t *chat.Template
-	var err error
+	var (
+		t    *chat.Template
+		opts chat.Options
+		err  error
+	)
 	cfg := tok.Config()
 	switch {
 	case name != "":
 		if t, err = chat.Builtin(name); err != nil {
 			return nil, fmt.Errorf("--chat-template: %w", err)
 		}
+		opts.Vars = cfg.TemplateVars()
 	case cfg.ChatTemplate() != "":
-		if t, err = chat.Parse(tok.Name(), cfg.ChatTemplate()); err != nil {
-			return nil, err
+		if t, opts, err = chat.FromConfig(cfg, ""); err != nil {
+			return nil, fmt.Errorf("%s: %w", tok.Name(), err)
 		}
 	default:
 		return nil, nil
-	}
-	opts := chat.Options{}
-	if cfg != nil {
-		opts.BOSToken, opts.EOSToken = cfg.BOSToken, cfg.EOSToken
 	}
 	return data.RenderFunc(func(msgs []chat.Message, gen bool) (string, error) {
 		o := opts

@@ -28,7 +28,7 @@ func ExampleTemplate_Render() {
 }
 
 func ExampleParse() {
-	// A checkpoint's template, as Templates returns it from tokenizer_config.json.
+	// A template source, as tokenizer_config.json's chat_template holds it.
 	source := `{% for m in messages %}{{ m.role | upper }}: {{ m.content | trim }}
 {% endfor %}{% if add_generation_prompt %}ASSISTANT:{% endif %}`
 	tmpl, err := chat.Parse("demo", source)

@@ -34,28 +34,19 @@ func TestRenderedIDsMatchTransformers(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			cfg, err := os.ReadFile(filepath.Join("testdata", model+".tokenizer_config.json"))
+			raw, err := os.ReadFile(filepath.Join("testdata", model+".tokenizer_config.json"))
 			if err != nil {
 				t.Fatal(err)
 			}
-			var field struct {
-				ChatTemplate json.RawMessage `json:"chat_template"`
-			}
-			if err := json.Unmarshal(cfg, &field); err != nil {
-				t.Fatal(err)
-			}
-			templates, err := chat.Templates(field.ChatTemplate)
+			cfg, err := tokenizer.ParseConfig(raw, model)
 			if err != nil {
 				t.Fatal(err)
 			}
-			tmpl, err := chat.Parse(model, templates["default"])
+			tmpl, opts, err := chat.FromConfig(cfg, "")
 			if err != nil {
 				t.Fatal(err)
 			}
-			vars, err := chat.SpecialTokens(cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
+			vars := opts.Vars
 			for i, c := range golden[model] {
 				text, err := tmpl.Render(c.Messages, chat.Options{AddGenerationPrompt: c.AddGenerationPrompt, Vars: vars})
 				if err != nil {

@@ -4,7 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
+	"github.com/lethe-ml/lethe/data/tokenizer"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -49,21 +49,11 @@ func loadCheckpoint(t *testing.T, model string) checkpoint {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var cfg struct {
-		ChatTemplate json.RawMessage `json:"chat_template"`
-	}
-	if err := json.Unmarshal(raw, &cfg); err != nil {
-		t.Fatal(err)
-	}
-	templates, err := Templates(cfg.ChatTemplate)
+	cfg, err := tokenizer.ParseConfig(raw, model)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tokens, err := SpecialTokens(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return checkpoint{templates: templates, tokens: tokens}
+	return checkpoint{templates: cfg.ChatTemplates, tokens: cfg.TemplateVars()}
 }
 
 // renderCheckpoint renders a golden case with a checkpoint's own template, as
@@ -317,23 +307,30 @@ func TestErrors(t *testing.T) {
 	}
 }
 
-func TestTemplates(t *testing.T) {
+func TestFromConfig(t *testing.T) {
 	for _, c := range []struct {
-		raw  string
-		want map[string]string
+		raw, name string
+		want      string // rendering of one user turn, or the error
 	}{
-		{`"{{ x }}"`, map[string]string{"default": "{{ x }}"}},
-		{`[{"name": "default", "template": "a"}, {"name": "tool_use", "template": "b"}]`, map[string]string{"default": "a", "tool_use": "b"}},
-		{`null`, map[string]string{}},
-		{``, map[string]string{}},
+		{`{"chat_template": "{{ bos_token }}{{ messages[0].content }}", "bos_token": "<s>"}`, "", "<s>hi"},
+		{`{"chat_template": [{"name": "default", "template": "a"}, {"name": "tool_use", "template": "b"}]}`, "tool_use", "b"},
+		{`{"chat_template": [{"name": "default", "template": "a"}]}`, "rag", `error: no chat template named "rag"`},
+		{`{"chat_template": null}`, "", "error: no chat template"},
+		{`{}`, "", "error: no chat template"},
 	} {
-		got, err := Templates(json.RawMessage(c.raw))
+		cfg, err := tokenizer.ParseConfig([]byte(c.raw), "cfg")
 		if err != nil {
-			t.Errorf("Templates(%s): %v", c.raw, err)
-			continue
+			t.Fatal(err)
 		}
-		if !maps.Equal(got, c.want) {
-			t.Errorf("Templates(%s) = %v, want %v", c.raw, got, c.want)
+		tmpl, opts, err := FromConfig(cfg, c.name)
+		got := ""
+		if err != nil {
+			got = "error: " + err.Error()
+		} else if got, err = tmpl.Render([]Message{{Role: "user", Content: "hi"}}, opts); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(got, strings.TrimPrefix(c.want, "error: ")) || strings.HasPrefix(c.want, "error: ") != strings.HasPrefix(got, "error: ") {
+			t.Errorf("%s (%q): got %q, want %q", c.raw, c.name, got, c.want)
 		}
 	}
 	// The Mistral checkpoint has none (transformers refuses to render it).
@@ -343,14 +340,9 @@ func TestTemplates(t *testing.T) {
 	if golden := loadGolden(t)["mistral"]; len(golden) == 0 || golden[0].Error == "" {
 		t.Errorf("golden mistral cases should record transformers' error")
 	}
-	for _, raw := range []string{`3`, `{"name": "x"}`, `[{"name": "x"}]`, `[{"name": "a", "template": "1"}, {"name": "a", "template": "2"}]`} {
-		if got, err := Templates(json.RawMessage(raw)); err == nil {
-			t.Errorf("Templates(%s) = %v, want an error", raw, got)
-		}
-	}
 }
 
-func TestSpecialTokens(t *testing.T) {
+func TestTemplateVars(t *testing.T) {
 	for _, c := range []struct {
 		model string
 		want  map[string]any
@@ -361,24 +353,9 @@ func TestSpecialTokens(t *testing.T) {
 			"<|quad_start|>", "<|quad_end|>", "<|vision_start|>", "<|vision_end|>", "<|vision_pad|>", "<|image_pad|>", "<|video_pad|>"}}},
 		{"mistral", map[string]any{"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>", "additional_special_tokens": []any{}}},
 	} {
-		raw, err := os.ReadFile(filepath.Join("testdata", c.model+".tokenizer_config.json"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := SpecialTokens(raw)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !reflect.DeepEqual(got, c.want) {
+		if got := loadCheckpoint(t, c.model).tokens; !reflect.DeepEqual(got, c.want) {
 			t.Errorf("%s: got %v, want %v", c.model, got, c.want)
 		}
-	}
-	got, err := SpecialTokens([]byte(`{"bos_token": {"content": "<s>", "lstrip": false}, "eos_token": null}`))
-	if err != nil || !reflect.DeepEqual(got, map[string]any{"bos_token": "<s>"}) {
-		t.Errorf("AddedToken form: got %v, %v", got, err)
-	}
-	if _, err := SpecialTokens([]byte(`{"bos_token": 3}`)); err == nil || !strings.Contains(err.Error(), "bos_token") {
-		t.Errorf("bad token: error %v, want one naming bos_token", err)
 	}
 }
 

@@ -84,6 +84,7 @@ func ParseConfig(data []byte, name string) (*Config, error) {
 		}
 	}
 	if v, ok := raw["additional_special_tokens"]; ok && !isNull(v) {
+		c.AdditionalSpecialTokens = []string{}
 		var list []json.RawMessage
 		if err := json.Unmarshal(v, &list); err != nil {
 			// Some files store the list as its Python repr (a string);
@@ -164,25 +165,28 @@ func ParseConfig(data []byte, name string) (*Config, error) {
 }
 
 // parseChatTemplates reads chat_template: a string, or a list of
-// {"name": ..., "template": ...}.
+// {"name": ..., "template": ...} with distinct names.
 func parseChatTemplates(v json.RawMessage) (map[string]string, error) {
 	var s string
 	if err := json.Unmarshal(v, &s); err == nil {
 		return map[string]string{"default": s}, nil
 	}
 	var list []struct {
-		Name     string `json:"name"`
-		Template string `json:"template"`
+		Name     *string `json:"name"`
+		Template *string `json:"template"`
 	}
 	if err := json.Unmarshal(v, &list); err != nil {
 		return nil, fmt.Errorf("want a string or a list of {name, template}: %w", err)
 	}
 	out := make(map[string]string, len(list))
 	for i, t := range list {
-		if t.Name == "" {
-			return nil, fmt.Errorf("entry %d has no name", i)
+		if t.Name == nil || t.Template == nil {
+			return nil, fmt.Errorf("entry %d: want both \"name\" and \"template\"", i)
 		}
-		out[t.Name] = t.Template
+		if _, dup := out[*t.Name]; dup {
+			return nil, fmt.Errorf("entry %d: name %q repeated", i, *t.Name)
+		}
+		out[*t.Name] = *t.Template
 	}
 	return out, nil
 }
@@ -221,5 +225,32 @@ func (c *Config) SpecialTokens() []string {
 		out = append(out, s)
 	}
 	sort.Strings(out)
+	return out
+}
+
+// TemplateVars returns the special tokens transformers passes to chat
+// templates as variables: bos_token, eos_token, unk_token, sep_token,
+// pad_token, cls_token and mask_token when set, and
+// additional_special_tokens when the file lists them.
+func (c *Config) TemplateVars() map[string]any {
+	out := map[string]any{}
+	if c == nil {
+		return out
+	}
+	for key, v := range map[string]string{
+		"bos_token": c.BOSToken, "eos_token": c.EOSToken, "unk_token": c.UnkToken, "sep_token": c.SepToken,
+		"pad_token": c.PadToken, "cls_token": c.ClsToken, "mask_token": c.MaskToken,
+	} {
+		if v != "" {
+			out[key] = v
+		}
+	}
+	if c.AdditionalSpecialTokens != nil {
+		list := make([]any, len(c.AdditionalSpecialTokens))
+		for i, t := range c.AdditionalSpecialTokens {
+			list[i] = t
+		}
+		out["additional_special_tokens"] = list
+	}
 	return out
 }
