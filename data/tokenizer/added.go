@@ -28,22 +28,29 @@ type AddedToken struct {
 // AddedVocabulary does with two Aho-Corasick automata: one for the tokens
 // matched on the raw input, one for those matched on normalized text.
 type addedVocab struct {
-	tokens  []AddedToken // in file order
+	tokens []AddedToken // in file order
+	// byID gives the token of an id as decoding sees it: for a normalized
+	// token whose content the normalizer changes, Hugging Face decodes the
+	// normalized form, so byID holds a copy with that content.
 	byID    map[int]*AddedToken
 	byText  map[string]int
 	special map[int]bool
-	raw     tokenTrie // tokens with Normalized == false
-	norm    tokenTrie // tokens with Normalized == true, normalized
+	// specialContent holds the contents of the special tokens. Hugging
+	// Face's decode skips a token when its string is one of them.
+	specialContent map[string]bool
+	raw            tokenTrie // tokens with Normalized == false
+	norm           tokenTrie // tokens with Normalized == true, normalized
 }
 
 func newAddedVocab(tokens []AddedToken, normalize func(string) (string, error)) (*addedVocab, error) {
 	a := &addedVocab{
-		tokens:  tokens,
-		byID:    make(map[int]*AddedToken, len(tokens)),
-		byText:  make(map[string]int, len(tokens)),
-		special: make(map[int]bool),
-		raw:     newTokenTrie(),
-		norm:    newTokenTrie(),
+		tokens:         tokens,
+		byID:           make(map[int]*AddedToken, len(tokens)),
+		byText:         make(map[string]int, len(tokens)),
+		special:        make(map[int]bool),
+		specialContent: make(map[string]bool),
+		raw:            newTokenTrie(),
+		norm:           newTokenTrie(),
 	}
 	// Special tokens take part in matching first, then the others, each in
 	// file order; for equal content the first one wins.
@@ -63,6 +70,7 @@ func newAddedVocab(tokens []AddedToken, normalize func(string) (string, error)) 
 		a.byText[t.Content] = t.ID
 		if t.Special {
 			a.special[t.ID] = true
+			a.specialContent[t.Content] = true
 		}
 		if t.Content == "" {
 			continue
@@ -75,13 +83,26 @@ func newAddedVocab(tokens []AddedToken, normalize func(string) (string, error)) 
 					return nil, err
 				}
 			}
-			a.norm.insert(content, t)
+			if content != "" {
+				a.norm.insert(content, t)
+			}
+			if content != t.Content {
+				dec := *t
+				dec.Content = content
+				a.byID[t.ID] = &dec
+			}
 		} else {
 			a.raw.insert(t.Content, t)
 		}
 	}
 	return a, nil
 }
+
+// skipOnDecode reports whether Decode with skipSpecialTokens leaves out a
+// token spelled tok: in Hugging Face tokenizers, when tok is the content
+// of a special token (so a normalized special token whose normalized form
+// differs is kept).
+func (a *addedVocab) skipOnDecode(tok string) bool { return a.specialContent[tok] }
 
 // addedMatch is one added token found in a string.
 type addedMatch struct {

@@ -292,13 +292,16 @@ func (r replaceDecoder) decodeChain(tokens []string) ([]string, error) {
 		if err != nil {
 			return nil, err
 		}
-		if len(matches) == 0 {
+		if len(matches) == 0 || t == "" {
+			// Hugging Face leaves an empty token alone (its pattern search
+			// reports no match there).
 			out[i] = t
 			continue
 		}
 		var sb strings.Builder
 		prev := 0
 		for _, m := range matches {
+			// Empty matches insert the content too.
 			sb.WriteString(t[prev:m.start])
 			sb.WriteString(r.content)
 			prev = m.end

@@ -68,10 +68,10 @@ func newByteLevelPlan(t *Tokenizer) *byteLevelPlan {
 }
 
 // encode appends the tokens of text, found at byte base of the input, to enc.
-func (p *byteLevelPlan) encode(enc *Encoding, text string, base, seq int, drop *dropout) error {
+func (p *byteLevelPlan) encode(enc *Encoding, text string, base int, drop *dropout) error {
 	if !utf8.ValidString(text) {
 		// Offsets of invalid bytes follow the general path's rules.
-		return p.encodeSlow(enc, text, base, seq, drop)
+		return p.encodeSlow(enc, text, base, drop)
 	}
 	matches, err := p.split.findAll(text, make([]span, 0, len(text)/4+1))
 	if err != nil {
@@ -91,7 +91,7 @@ func (p *byteLevelPlan) encode(enc *Encoding, text string, base, seq int, drop *
 			for end < len(text) && isContinuation(text[end]) {
 				end++
 			}
-			enc.append(tk.id, tokStr, Offset{base + start, base + end}, seq)
+			enc.append(tk.id, tokStr, Offset{base + start, base + end})
 		}
 	}
 	prev := 0
@@ -113,7 +113,7 @@ func (p *byteLevelPlan) encode(enc *Encoding, text string, base, seq int, drop *
 func isContinuation(b byte) bool { return b&0xC0 == 0x80 }
 
 // encodeSlow runs the general pre-tokenizer and model on text.
-func (p *byteLevelPlan) encodeSlow(enc *Encoding, text string, base, seq int, drop *dropout) error {
+func (p *byteLevelPlan) encodeSlow(enc *Encoding, text string, base int, drop *dropout) error {
 	n := newNormString(text, 0, len(text))
 	n.base = base
 	n.orig = span{base, base + len(text)}
@@ -130,7 +130,7 @@ func (p *byteLevelPlan) encodeSlow(enc *Encoding, text string, base, seq int, dr
 		for _, tk := range toks {
 			tokStr, _ := p.model.idToToken(tk.id)
 			sp := w.inputRange(tk.start, tk.end)
-			enc.append(tk.id, tokStr, Offset{sp.start, sp.end}, seq)
+			enc.append(tk.id, tokStr, Offset{sp.start, sp.end})
 		}
 	}
 	return nil

@@ -28,12 +28,26 @@ func newNormString(text string, start, end int) normString {
 	return normString{s: text[start:end], base: start, orig: span{start, end}}
 }
 
-// spanOf returns the input range of byte i of s.
+// spanOf returns the input range of byte i of s: the range of the input
+// character it belongs to (a byte inside a multi-byte character maps to the
+// whole character, as in Hugging Face's alignments).
 func (n *normString) spanOf(i int) span {
-	if n.align == nil {
+	if n.align != nil {
+		return n.align[i]
+	}
+	if n.s[i] < utf8.RuneSelf {
 		return span{n.base + i, n.base + i + 1}
 	}
-	return n.align[i]
+	start := i
+	for start > 0 && i-start < utf8.UTFMax-1 && !utf8.RuneStart(n.s[start]) {
+		start--
+	}
+	_, size := utf8.DecodeRuneInString(n.s[start:])
+	if start+size <= i {
+		// Invalid UTF-8: the byte stands alone.
+		return span{n.base + i, n.base + i + 1}
+	}
+	return span{n.base + start, n.base + start + size}
 }
 
 // inputRange returns the input range covered by bytes [a, b) of s.
@@ -127,6 +141,54 @@ func (n *normString) mapRunes(f func(r rune, dst []rune) []rune) {
 	*n = b.done(n.orig)
 }
 
+// edit is one character of a rewritten normString, as Hugging Face's
+// NormalizedString::transform takes them: change 0 replaces the next input
+// character, -k replaces it and removes the k characters after it, and a
+// positive change inserts a new character.
+type edit struct {
+	r      rune
+	change int
+}
+
+// transform rewrites s from edits, after dropping its first skip characters.
+// A replacing character takes the alignment of the character it replaces; an
+// inserted one takes that of the character before it (the start of the
+// piece when there is none), as in Hugging Face tokenizers.
+func (n *normString) transform(edits []edit, skip int) {
+	al := n.materialize()
+	var b builder
+	b.grow(len(n.s))
+	pos := 0
+	next := func() {
+		if pos < len(n.s) {
+			_, size := utf8.DecodeRuneInString(n.s[pos:])
+			pos += size
+		}
+	}
+	for ; skip > 0; skip-- {
+		next()
+	}
+	for _, e := range edits {
+		var sp span
+		switch {
+		case e.change > 0 && pos == 0:
+			sp = span{n.orig.start, n.orig.start}
+		case e.change > 0:
+			sp = al[pos-1]
+		case pos < len(al):
+			sp = al[pos]
+			next()
+			for k := e.change; k < 0; k++ {
+				next()
+			}
+		default:
+			sp = span{n.orig.end, n.orig.end}
+		}
+		b.writeRune(e.r, sp)
+	}
+	*n = b.done(n.orig)
+}
+
 // prepend inserts p before s, aligned to the first character of s.
 func (n *normString) prepend(p string) {
 	if p == "" || n.s == "" {
@@ -156,7 +218,9 @@ func (n *normString) appendStr(p string) {
 }
 
 // replaceRanges replaces each range of s (sorted, not overlapping) by repl.
-// The replacement is aligned to the input range of what it replaces.
+// As in Hugging Face tokenizers, the replacement is aligned to the last
+// character it replaces (to the character before an empty range, or to the
+// start of the piece).
 func (n *normString) replaceRanges(ranges []span, repl string) {
 	if len(ranges) == 0 {
 		return
@@ -168,9 +232,11 @@ func (n *normString) replaceRanges(ranges []span, repl string) {
 	for _, r := range ranges {
 		b.sb.WriteString(n.s[prev:r.start])
 		b.align = append(b.align, al[prev:r.start]...)
-		if r.end > r.start {
-			b.writeString(repl, span{al[r.start].start, al[r.end-1].end})
+		sp := span{n.orig.start, n.orig.start}
+		if r.end > 0 {
+			sp = al[r.end-1]
 		}
+		b.writeString(repl, sp)
 		prev = r.end
 	}
 	b.sb.WriteString(n.s[prev:])

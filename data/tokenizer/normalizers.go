@@ -117,44 +117,15 @@ func (s sequenceNormalizer) normalize(n *normString) error {
 	return nil
 }
 
-// unicodeNormalizer applies a Unicode normalization form. Each normalized
-// segment (a starter and its combining marks) is aligned to the input range
-// of the segment it came from.
+// unicodeNormalizer applies a Unicode normalization form, with Hugging
+// Face's alignments (see unicodenorm.go).
 type unicodeNormalizer struct{ form norm.Form }
 
 func (u unicodeNormalizer) normalize(n *normString) error {
 	if u.form.IsNormalString(n.s) {
 		return nil
 	}
-	al := n.materialize()
-	var b builder
-	b.grow(len(n.s))
-	var it norm.Iter
-	it.InitString(u.form, n.s)
-	for !it.Done() {
-		start := it.Pos()
-		seg := it.Next()
-		end := it.Pos()
-		if string(seg) == n.s[start:end] {
-			b.sb.Write(seg)
-			b.align = append(b.align, al[start:end]...)
-			continue
-		}
-		// As Hugging Face's alignment does, the k-th output character of a
-		// segment is aligned to its k-th input character; extra output
-		// characters (decomposition) to the last one, extra input
-		// characters (composition) are dropped.
-		var inSpans []span
-		for k := range n.s[start:end] {
-			inSpans = append(inSpans, al[start+k])
-		}
-		k := 0
-		for _, r := range string(seg) {
-			b.writeRune(r, inSpans[min(k, len(inSpans)-1)])
-			k++
-		}
-	}
-	*n = b.done(n.orig)
+	n.transform(normalizeEdits(n.s, u.form), 0)
 	return nil
 }
 
@@ -189,15 +160,28 @@ func isASCIILower(s string) bool {
 	return true
 }
 
-// dropMarks removes nonspacing combining marks (category Mn), which is what
-// Hugging Face's accent stripping removes; spacing marks (Mc) stay.
-func dropMarks(r rune, dst []rune) []rune {
+// dropNonspacingMarks removes nonspacing combining marks (category Mn),
+// which is what BertNormalizer's accent stripping removes; spacing (Mc) and
+// enclosing (Me) marks stay.
+func dropNonspacingMarks(r rune, dst []rune) []rune {
 	if unicode.Is(unicode.Mn, r) {
 		return dst
 	}
 	return append(dst, r)
 }
 
+// dropMarks removes every combining mark (category M: Mn, Mc and Me), which
+// is what the StripAccents normalizer removes.
+func dropMarks(r rune, dst []rune) []rune {
+	if unicode.Is(unicode.M, r) {
+		return dst
+	}
+	return append(dst, r)
+}
+
+// stripAccentsNormalizer removes combining marks. It is meant to follow an
+// NFD or NFKD normalizer, which splits accented letters into a base letter
+// and marks.
 type stripAccentsNormalizer struct{}
 
 func (stripAccentsNormalizer) normalize(n *normString) error {
@@ -229,7 +213,10 @@ func (r replaceNormalizer) normalize(n *normString) error {
 	if err != nil {
 		return err
 	}
-	n.replaceRanges(matches, r.content)
+	// Empty matches replace nothing. (Hugging Face inserts the content
+	// there, inconsistently, and panics on some inputs; no real tokenizer
+	// has such a pattern.)
+	n.replaceRanges(nonEmpty(matches), r.content)
 	return nil
 }
 
@@ -264,7 +251,7 @@ func (b bertNormalizer) normalize(n *normString) error {
 		if err := (unicodeNormalizer{norm.NFD}).normalize(n); err != nil {
 			return err
 		}
-		n.mapRunes(dropMarks)
+		n.mapRunes(dropNonspacingMarks)
 	}
 	if b.lowercase {
 		n.mapRunes(toLowerFull)
@@ -276,22 +263,15 @@ func isBertWhitespace(r rune) bool {
 	return r == '\t' || r == '\n' || r == '\r' || unicode.IsSpace(r)
 }
 
-// isBertControl reports whether r is in Unicode's "Other" categories (Cc,
-// Cf, Cs, Co, Cn) but not tab, newline or carriage return.
+// isBertControl reports whether BertNormalizer's clean_text removes r:
+// control, format and private-use characters (Cc, Cf, Co), but not tab,
+// newline or carriage return. Unassigned code points (Cn) stay, as they do
+// in Hugging Face tokenizers.
 func isBertControl(r rune) bool {
 	if r == '\t' || r == '\n' || r == '\r' {
 		return false
 	}
-	return isOther(r)
-}
-
-// isOther reports whether r has a General Category in C: control, format,
-// surrogate, private use, or unassigned.
-func isOther(r rune) bool {
-	if unicode.In(r, unicode.Cc, unicode.Cf, unicode.Co, unicode.Cs) {
-		return true
-	}
-	return !unicode.In(r, unicode.L, unicode.M, unicode.N, unicode.P, unicode.S, unicode.Z)
+	return unicode.In(r, unicode.Cc, unicode.Cf, unicode.Co, unicode.Cs)
 }
 
 func isChineseChar(r rune) bool {

@@ -3,7 +3,10 @@ package tokenizer
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
+	"sync"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/dlclark/regexp2"
@@ -13,7 +16,9 @@ import (
 // Replace normalizer or decoder.
 type pattern interface {
 	// findAll appends the byte ranges of all non-overlapping matches in s,
-	// left to right, to dst.
+	// left to right, to dst. Empty matches are included, as Oniguruma's
+	// iterator (which Hugging Face uses) finds them: never right at the
+	// end of the previous match.
 	findAll(s string, dst []span) ([]span, error)
 }
 
@@ -27,6 +32,10 @@ func parsePattern(raw json.RawMessage, path string) (pattern, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	switch {
+	case p.String != nil && *p.String == "":
+		// Hugging Face compiles a String pattern into an escaped regex:
+		// the empty one matches the empty string everywhere.
+		return emptyPattern{}, nil
 	case p.String != nil:
 		return stringPattern(*p.String), nil
 	case p.Regex != nil:
@@ -50,6 +59,31 @@ func (p stringPattern) findAll(s string, dst []span) ([]span, error) {
 		dst = append(dst, span{off + i, off + i + len(p)})
 		off += i + len(p)
 	}
+}
+
+// emptyPattern is the String pattern "": an empty match before every
+// character and at the end.
+type emptyPattern struct{}
+
+func (emptyPattern) findAll(s string, dst []span) ([]span, error) {
+	if s == "" {
+		return dst, nil
+	}
+	for i := range s {
+		dst = append(dst, span{i, i})
+	}
+	return append(dst, span{len(s), len(s)}), nil
+}
+
+// nonEmpty drops the empty matches of ms, in place.
+func nonEmpty(ms []span) []span {
+	out := ms[:0]
+	for _, m := range ms {
+		if m.end > m.start {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // runePattern matches every occurrence of one character.
@@ -79,7 +113,7 @@ func compileRegex(src, path string) (*regexPattern, error) {
 	if fast := fastSplitter(src); fast != nil {
 		return &regexPattern{source: src, fast: fast}, nil
 	}
-	re, err := regexp2.Compile(src, regexp2.None)
+	re, err := regexp2.Compile(onigCompat(src), regexp2.None)
 	if err != nil {
 		return nil, fmt.Errorf("%s: regex %q: %w", path, src, err)
 	}
@@ -93,9 +127,13 @@ func (p *regexPattern) findAll(s string, dst []span) ([]span, error) {
 	return regexFindAll(p.re, s, dst)
 }
 
-// regexFindAll runs re over s and converts its rune positions to bytes.
+// regexFindAll runs re over s, as Oniguruma's find iterator does, and
+// converts its rune positions to bytes. An empty match is skipped when it
+// sits right at the end of the previous match; the search then resumes one
+// character further.
 func regexFindAll(re *regexp2.Regexp, s string, dst []span) ([]span, error) {
 	if s == "" {
+		// Hugging Face does not search an empty string.
 		return dst, nil
 	}
 	runes := []rune(s)
@@ -114,17 +152,165 @@ func regexFindAll(re *regexp2.Regexp, s string, dst []span) ([]span, error) {
 		}
 	}
 	byteAt[len(runes)] = b
-	m, err := re.FindRunesMatch(runes)
-	for ; m != nil && err == nil; m, err = re.FindNextMatch(m) {
-		if m.Length == 0 {
-			// Empty matches split nothing (as in Hugging Face tokenizers,
-			// where they produce no delimiter).
+	lastMatchEnd := -1
+	for at := 0; at <= len(runes); {
+		m, err := re.FindRunesMatchStartingAt(runes, at)
+		if err != nil {
+			return dst, fmt.Errorf("regex %q: %w", re.String(), err)
+		}
+		if m == nil {
+			break
+		}
+		start, end := m.Index, m.Index+m.Length
+		if start == end && end == lastMatchEnd {
+			at++
 			continue
 		}
-		dst = append(dst, span{byteAt[m.Index], byteAt[m.Index+m.Length]})
-	}
-	if err != nil {
-		return dst, fmt.Errorf("regex %q: %w", re.String(), err)
+		at, lastMatchEnd = end, end
+		dst = append(dst, span{byteAt[start], byteAt[end]})
 	}
 	return dst, nil
+}
+
+// Oniguruma and regexp2 (which follows .NET) read a few escapes
+// differently. onigCompat rewrites them into explicit classes so that a
+// pattern matches what it matches in Hugging Face tokenizers:
+//
+//   - \w is Alphabetic, marks (Mn, Mc, Me), Nd and Pc in Oniguruma, where
+//     .NET has letters, Mn, Nd, Pc and the joiners U+200C and U+200D.
+//     Outside a bracket class Oniguruma also counts ², ³, ¹, ¼, ½ and ¾ as
+//     word characters (its Latin-1 table says so); inside one it does not.
+//   - \b and \B follow that \w.
+//   - \h and \H are hexadecimal digits, unknown to .NET.
+//
+// Everything else (\s, \d, \p{...}, lookaround, (?i)) is left as written.
+// POSIX bracket expressions ([[:alpha:]]) and Oniguruma's full case
+// folding under (?i) (ſ matching s) are not emulated.
+func onigCompat(src string) string {
+	if !strings.ContainsRune(src, '\\') {
+		return src
+	}
+	cls := onigClasses()
+	var b strings.Builder
+	inClass := false
+	classStart := false // just after "[" or "[^"
+	rs := []rune(src)
+	for i := 0; i < len(rs); i++ {
+		r := rs[i]
+		atStart := classStart
+		classStart = false
+		switch {
+		case r == '\\' && i+1 < len(rs):
+			i++
+			e := rs[i]
+			switch {
+			case e == 'w' && inClass:
+				b.WriteString(cls.word)
+			case e == 'W' && inClass:
+				b.WriteString(cls.nonWord)
+			case e == 'w':
+				b.WriteString("[" + cls.word + cls.latin1Word + "]")
+			case e == 'W':
+				b.WriteString("[^" + cls.word + cls.latin1Word + "]")
+			case e == 'b' && !inClass:
+				w := "[" + cls.word + cls.latin1Word + "]"
+				b.WriteString("(?:(?<=" + w + ")(?!" + w + ")|(?<!" + w + ")(?=" + w + "))")
+			case e == 'B' && !inClass:
+				w := "[" + cls.word + cls.latin1Word + "]"
+				b.WriteString("(?:(?<=" + w + ")(?=" + w + ")|(?<!" + w + ")(?!" + w + "))")
+			case e == 'h' && inClass:
+				b.WriteString("0-9A-Fa-f")
+			case e == 'h':
+				b.WriteString("[0-9A-Fa-f]")
+			case e == 'H' && !inClass:
+				b.WriteString("[^0-9A-Fa-f]")
+			default:
+				b.WriteRune('\\')
+				b.WriteRune(e)
+			}
+		case r == '[' && !inClass:
+			inClass, classStart = true, true
+			b.WriteRune(r)
+			if i+1 < len(rs) && rs[i+1] == '^' {
+				i++
+				b.WriteRune('^')
+			}
+		case r == ']' && inClass && !atStart:
+			inClass = false
+			b.WriteRune(r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+// onigClassSet holds the bracket-class bodies onigCompat writes.
+type onigClassSet struct {
+	word, nonWord, latin1Word string
+}
+
+var onigClasses = sync.OnceValue(func() onigClassSet {
+	var rs []unicode.Range32
+	for _, t := range []*unicode.RangeTable{unicode.L, unicode.M, unicode.Nd, unicode.Nl, unicode.Pc, unicode.Other_Alphabetic} {
+		for _, r := range t.R16 {
+			for c := uint32(r.Lo); c <= uint32(r.Hi); c += uint32(r.Stride) {
+				rs = append(rs, unicode.Range32{Lo: c, Hi: c, Stride: 1})
+			}
+		}
+		for _, r := range t.R32 {
+			for c := r.Lo; c <= r.Hi; c += r.Stride {
+				rs = append(rs, unicode.Range32{Lo: c, Hi: c, Stride: 1})
+			}
+		}
+	}
+	merged := mergeRanges(rs)
+	var word, nonWord strings.Builder
+	next := uint32(0)
+	for _, r := range merged {
+		writeClassRange(&word, r.Lo, r.Hi)
+		if r.Lo > next {
+			writeClassRange(&nonWord, next, r.Lo-1)
+		}
+		next = r.Hi + 1
+	}
+	if next <= unicode.MaxRune {
+		writeClassRange(&nonWord, next, unicode.MaxRune)
+	}
+	return onigClassSet{word: word.String(), nonWord: nonWord.String(), latin1Word: `\u00B2\u00B3\u00B9\u00BC-\u00BE`}
+})
+
+// mergeRanges sorts single-character ranges and joins adjacent ones.
+func mergeRanges(rs []unicode.Range32) []unicode.Range32 {
+	sortRanges(rs)
+	var out []unicode.Range32
+	for _, r := range rs {
+		if n := len(out); n > 0 && r.Lo <= out[n-1].Hi+1 {
+			out[n-1].Hi = max(out[n-1].Hi, r.Hi)
+			continue
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+func sortRanges(rs []unicode.Range32) {
+	slices.SortFunc(rs, func(a, b unicode.Range32) int { return int(a.Lo) - int(b.Lo) })
+}
+
+// writeClassRange writes lo-hi in bracket-class syntax, every character
+// escaped so that none is read as syntax.
+func writeClassRange(b *strings.Builder, lo, hi uint32) {
+	b.WriteString(classChar(lo))
+	if hi > lo {
+		b.WriteByte('-')
+		b.WriteString(classChar(hi))
+	}
+}
+
+func classChar(c uint32) string {
+	if c <= 0xFFFF {
+		return fmt.Sprintf(`\u%04X`, c)
+	}
+	return string(rune(c))
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 )
 
 // postProcessor adds special tokens around the encoded sequences (one, or
@@ -125,19 +126,48 @@ func (byteLevelProcessor) addedTokens(bool) int { return 0 }
 // trimByteLevelOffsets removes leading and trailing spaces ("Ġ" or
 // whitespace) of each token from its offsets; a single leading space of the
 // first token is kept when the pre-tokenizer added it.
+//
+// Hugging Face moves the offsets by a number of characters; lethe's offsets
+// are bytes, so a "Ġ" counts one byte (the space it stands for) and a
+// whitespace character of an added token its UTF-8 length. A token made only
+// of spaces ends up empty, at its end. (One case can still differ: a "Ġ"
+// that the pre-tokenizer prepended to a piece starting with a multi-byte
+// character, merged by the model with that character's first bytes, after
+// an added token: Hugging Face then moves past the whole character, which
+// byte offsets cannot tell without the text.)
 func trimByteLevelOffsets(e *Encoding, addPrefixSpace bool) {
-	isSp := func(r rune) bool { return r == byteToRune[' '] || unicode.IsSpace(r) }
+	g := byteToRune[' ']
+	isSp := func(r rune) bool { return r == g || unicode.IsSpace(r) }
+	width := func(s string) int {
+		n := 0
+		for _, r := range s {
+			if r == g {
+				n++
+			} else {
+				n += utf8.RuneLen(r)
+			}
+		}
+		return n
+	}
 	for i, tok := range e.Tokens {
 		o := &e.Offsets[i]
-		lead := len([]rune(tok)) - len([]rune(strings.TrimLeftFunc(tok, isSp)))
-		trail := len([]rune(tok)) - len([]rune(strings.TrimRightFunc(tok, isSp)))
-		if lead > 0 {
-			if (i == 0 || o.Start == 0) && addPrefixSpace && lead == 1 {
+		rest := strings.TrimLeftFunc(tok, isSp)
+		leadChars := utf8.RuneCountInString(tok) - utf8.RuneCountInString(rest)
+		lead := width(tok[:len(tok)-len(rest)])
+		trimmed := strings.TrimRightFunc(tok, isSp)
+		trailChars := utf8.RuneCountInString(tok) - utf8.RuneCountInString(trimmed)
+		trail := width(tok[len(trimmed):])
+		if leadChars > 0 {
+			if (i == 0 || o.Start == 0) && addPrefixSpace && leadChars == 1 {
 				lead = 0
 			}
-			o.Start = min(o.Start+lead, o.End)
+			if rest == "" && lead > 0 {
+				o.Start = o.End
+			} else {
+				o.Start = min(o.Start+lead, o.End)
+			}
 		}
-		if trail > 0 && o.End >= trail {
+		if trailChars > 0 && o.End >= trailChars {
 			o.End = max(o.End-trail, o.Start)
 		}
 	}
@@ -162,9 +192,14 @@ func (b bertProcessor) addedTokens(pair bool) int {
 }
 
 func (b bertProcessor) process(encs []*Encoding, add bool) []*Encoding {
-	if b.roberta && b.trimOffsets {
+	if b.roberta {
 		for _, e := range encs {
-			trimByteLevelOffsets(e, b.addPrefixSpace)
+			if b.trimOffsets {
+				trimByteLevelOffsets(e, b.addPrefixSpace)
+			}
+			// RoBERTa gives every token type id 0, special tokens added or
+			// not.
+			setTypeIDs(e, 0)
 		}
 	}
 	if !add {

@@ -466,11 +466,11 @@ type split struct {
 // pre-tokenizer, model.
 func (t *Tokenizer) encodeSequence(text string, seq int, drop *dropout) (*Encoding, error) {
 	// 1. Added tokens matched on the input.
-	var splits []split
+	var bufA, bufB [8]split
 	whole := newNormString(text, 0, len(text))
-	splits = appendAddedSplits(splits, whole, &t.added.raw)
+	splits := appendAddedSplits(bufA[:0], whole, &t.added.raw)
 	// 2. Normalize the rest, then match the normalized added tokens.
-	var next []split
+	next := bufB[:0]
 	for _, s := range splits {
 		if s.added != nil {
 			next = append(next, s)
@@ -483,25 +483,24 @@ func (t *Tokenizer) encodeSequence(text string, seq int, drop *dropout) (*Encodi
 		}
 		next = appendAddedSplits(next, s.n, &t.added.norm)
 	}
-	guess := len(text)/3 + 4
+	guess := len(text)/4 + 4
 	enc := &Encoding{
-		IDs:         make([]int, 0, guess),
-		Tokens:      make([]string, 0, guess),
-		Offsets:     make([]Offset, 0, guess),
-		SequenceIDs: make([]int, 0, guess),
+		IDs:     make([]int, 0, guess),
+		Tokens:  make([]string, 0, guess),
+		Offsets: make([]Offset, 0, guess),
 	}
 	var words []normString
 	var toks []modelToken
 	for _, s := range next {
 		if s.added != nil {
 			sp := s.n.inputRange(0, len(s.n.s))
-			enc.append(s.added.ID, s.n.s, Offset{sp.start, sp.end}, seq)
+			enc.append(s.added.ID, s.n.s, Offset{sp.start, sp.end})
 			continue
 		}
 		if t.fast != nil && s.n.align == nil {
 			// The piece is untouched input (no normalizer, or one that
 			// left it as it was): take the fast byte-level path.
-			if err := t.fast.encode(enc, s.n.s, s.n.base, seq, drop); err != nil {
+			if err := t.fast.encode(enc, s.n.s, s.n.base, drop); err != nil {
 				return nil, err
 			}
 			continue
@@ -526,26 +525,28 @@ func (t *Tokenizer) encodeSequence(text string, seq int, drop *dropout) (*Encodi
 			for _, tk := range toks {
 				tokStr, _ := t.model.idToToken(tk.id)
 				sp := w.inputRange(tk.start, tk.end)
-				enc.append(tk.id, tokStr, Offset{sp.start, sp.end}, seq)
+				enc.append(tk.id, tokStr, Offset{sp.start, sp.end})
 			}
 		}
 	}
-	// One allocation for the three per-token int slices.
+	// One allocation for the four per-token int slices.
 	n := len(enc.IDs)
-	ints := make([]int, 3*n)
-	enc.TypeIDs, enc.SpecialTokensMask, enc.AttentionMask = ints[:n:n], ints[n:2*n:2*n], ints[2*n:]
+	ints := make([]int, 4*n)
+	enc.TypeIDs, enc.SpecialTokensMask = ints[:n:n], ints[n:2*n:2*n]
+	enc.AttentionMask, enc.SequenceIDs = ints[2*n:3*n:3*n], ints[3*n:]
 	for i := 0; i < n; i++ {
 		enc.TypeIDs[i] = seq
 		enc.AttentionMask[i] = 1
+		enc.SequenceIDs[i] = seq
 	}
 	return enc, nil
 }
 
-func (e *Encoding) append(id int, tok string, off Offset, seq int) {
+// append adds a token; encodeSequence fills the other fields at the end.
+func (e *Encoding) append(id int, tok string, off Offset) {
 	e.IDs = append(e.IDs, id)
 	e.Tokens = append(e.Tokens, tok)
 	e.Offsets = append(e.Offsets, off)
-	e.SequenceIDs = append(e.SequenceIDs, seq)
 }
 
 // appendAddedSplits splits n around the added tokens of trie and appends the

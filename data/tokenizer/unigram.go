@@ -28,10 +28,9 @@ const unkPenalty = 10.0
 
 func parseUnigram(raw json.RawMessage, path string) (*unigram, error) {
 	var c struct {
-		UnkID        *int               `json:"unk_id"`
-		Vocab        []json.RawMessage  `json:"vocab"`
-		ByteFallback bool               `json:"byte_fallback"`
-		FuseUnk      *bool              `json:"fuse_unk"`
+		UnkID        *int              `json:"unk_id"`
+		Vocab        []json.RawMessage `json:"vocab"`
+		ByteFallback bool              `json:"byte_fallback"`
 	}
 	if err := decodeFields(raw, &c, path); err != nil {
 		return nil, err
@@ -39,11 +38,11 @@ func parseUnigram(raw json.RawMessage, path string) (*unigram, error) {
 	if c.Vocab == nil {
 		return nil, fmt.Errorf("%s.vocab: missing", path)
 	}
+	// Hugging Face always fuses runs of unknown characters: a "fuse_unk"
+	// field is accepted and ignored, as there.
 	m := &unigram{unkID: -1, byteFallback: c.ByteFallback, fuseUnk: true, minScore: math.Inf(1), cache: newWordCache(1 << 16)}
-	if c.FuseUnk != nil {
-		m.fuseUnk = *c.FuseUnk
-	}
 	ids := make(map[string]int, len(c.Vocab))
+	pieces := make([]string, len(c.Vocab))
 	m.scores = make([]float64, len(c.Vocab))
 	m.trie = newByteTrie()
 	for i, rawPiece := range c.Vocab {
@@ -59,18 +58,21 @@ func parseUnigram(raw json.RawMessage, path string) (*unigram, error) {
 		if err := json.Unmarshal(entry[1], &score); err != nil {
 			return nil, fmt.Errorf("%s.vocab[%d]: score: %w", path, i, err)
 		}
-		if _, dup := ids[tok]; !dup {
-			ids[tok] = i
-		}
+		// A piece listed twice takes the last id, as in Hugging Face; both
+		// ids decode to it.
+		ids[tok] = i
+		pieces[i] = tok
 		m.scores[i] = score
 		m.minScore = math.Min(m.minScore, score)
-		m.trie.insert(tok, i)
 	}
-	voc, err := newVocabulary(ids, path+".vocab")
-	if err != nil {
-		return nil, err
+	for _, tok := range pieces {
+		m.trie.insert(tok, ids[tok])
 	}
-	m.vocabulary = voc
+	used := make([]bool, len(pieces))
+	for i := range used {
+		used[i] = true
+	}
+	m.vocabulary = vocabulary{ids: ids, tokens: pieces, used: used}
 	if c.UnkID != nil {
 		if *c.UnkID < 0 || *c.UnkID >= len(c.Vocab) {
 			return nil, fmt.Errorf("%s.unk_id: %d is outside the vocabulary of %d pieces", path, *c.UnkID, len(c.Vocab))
@@ -111,9 +113,9 @@ func (m *unigram) tokenize(word string, dst []modelToken, _ *dropout) ([]modelTo
 		if m.byteFallback {
 			if ids, ok := m.byteIDs(p); ok {
 				// Hugging Face gives every byte token the range of the
-				// piece's first byte.
+				// whole piece.
 				for _, id := range ids {
-					dst = append(dst, modelToken{id, off, off + 1})
+					dst = append(dst, modelToken{id, off, off + len(p)})
 				}
 				off += len(p)
 				continue

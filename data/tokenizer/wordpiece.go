@@ -33,20 +33,29 @@ func parseWordPiece(raw json.RawMessage, path string) (*wordPiece, error) {
 	if err != nil {
 		return nil, err
 	}
+	// As in Hugging Face, an unknown token missing from the vocabulary is an
+	// error only when a word needs it.
 	unkID, ok := voc.ids[c.UnkToken]
 	if !ok {
-		return nil, fmt.Errorf("%s.unk_token: %q is not in the vocabulary", path, c.UnkToken)
+		unkID = -1
 	}
 	return &wordPiece{vocabulary: voc, unk: c.UnkToken, unkID: unkID, prefix: c.ContinuingSubwordPrefix, maxInputChar: c.MaxInputCharsPerWord}, nil
+}
+
+// unknown returns the token for a word the vocabulary cannot cover.
+func (w *wordPiece) unknown(dst []modelToken, word string) ([]modelToken, error) {
+	if w.unkID < 0 {
+		return dst, fmt.Errorf("wordpiece: %q needs the unknown token %q, which is not in the vocabulary", word, w.unk)
+	}
+	return append(dst, modelToken{w.unkID, 0, len(word)}), nil
 }
 
 func (w *wordPiece) tokenize(word string, dst []modelToken, _ *dropout) ([]modelToken, error) {
 	if word == "" {
 		return dst, nil
 	}
-	whole := modelToken{w.unkID, 0, len(word)}
 	if utf8.RuneCountInString(word) > w.maxInputChar {
-		return append(dst, whole), nil
+		return w.unknown(dst, word)
 	}
 	first := len(dst)
 	for start := 0; start < len(word); {
@@ -66,7 +75,7 @@ func (w *wordPiece) tokenize(word string, dst []modelToken, _ *dropout) ([]model
 			end -= size
 		}
 		if !found {
-			return append(dst[:first], whole), nil
+			return w.unknown(dst[:first], word)
 		}
 		start = end
 	}
