@@ -78,9 +78,9 @@ tokenizer_config.json, or with a built-in template named by --chat-template.`,
 			if tokPath == "" {
 				return errors.New("--tokenizer is required")
 			}
-			tok, err := tokenizer.Load(tokPath)
+			tok, err := loadTokenizer(tokPath, cmd.ErrOrStderr())
 			if err != nil {
-				return fmt.Errorf("--tokenizer: %w", err)
+				return err
 			}
 			opts.Encoder = tok
 			if opts.Tokenize.AppendEOS {

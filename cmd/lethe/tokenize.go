@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 
 	"github.com/lethe-ml/lethe/data/tokenizer"
 	"github.com/lethe-ml/lethe/data/tokenizer/builtin"
@@ -28,7 +29,7 @@ GPT-2 tokenizer embedded in lethe is used.`,
   echo '{"ids":[15496,11,995,0]}' | lethe tokenize --decode`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			tok, err := loadTokenizer(path)
+			tok, err := loadTokenizer(path, cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}
@@ -45,14 +46,18 @@ GPT-2 tokenizer embedded in lethe is used.`,
 	return cmd
 }
 
-// loadTokenizer loads path, or the embedded GPT-2 tokenizer when path is "".
-func loadTokenizer(path string) (*tokenizer.Tokenizer, error) {
+// loadTokenizer loads path, or the embedded GPT-2 tokenizer when path is "",
+// and prints the loader's warnings to warn.
+func loadTokenizer(path string, warn io.Writer) (*tokenizer.Tokenizer, error) {
 	if path == "" {
 		return builtin.Load("gpt2")
 	}
 	tok, err := tokenizer.Load(path)
 	if err != nil {
 		return nil, fmt.Errorf("--tokenizer: %w", err)
+	}
+	for _, w := range tok.Warnings() {
+		fmt.Fprintf(warn, "lethe: warning: %s: %s\n", tok.Name(), w)
 	}
 	return tok, nil
 }

@@ -166,8 +166,12 @@ func (m *bpe) tokenize(word string, dst []modelToken, drop *dropout) ([]modelTok
 			return append(dst, toks...), nil
 		}
 	}
+	syms, err := m.initialSymbols(word)
+	if err != nil {
+		return dst, err
+	}
 	start := len(dst)
-	dst = m.merge(m.initialSymbols(word), dst, drop)
+	dst = m.merge(syms, dst, drop)
 	if deterministic {
 		m.cache.put(strings.Clone(word), append([]modelToken(nil), dst[start:]...))
 	}
@@ -321,7 +325,10 @@ func (m *bpe) mergeLinear(syms []symbol, dst []modelToken) []modelToken {
 
 // initialSymbols splits word into characters (bytes for byte fallback),
 // looking each up in the vocabulary, as Hugging Face's merge_word does.
-func (m *bpe) initialSymbols(word string) []symbol {
+// Like Hugging Face, it reports symbol ranges as running sums of their
+// lengths: characters dropped for want of an unknown token shift the ranges
+// of what follows.
+func (m *bpe) initialSymbols(word string) ([]symbol, error) {
 	syms := make([]symbol, 0, len(word))
 	add := func(id, start, end int) {
 		syms = append(syms, symbol{id: id, start: start, end: end})
@@ -371,7 +378,10 @@ func (m *bpe) initialSymbols(word string) []symbol {
 				continue
 			}
 		}
-		if hasUnk {
+		if m.unk != "" {
+			if !hasUnk {
+				return nil, fmt.Errorf("unk token %q is not in the vocabulary", m.unk)
+			}
 			switch {
 			case pendingStart >= 0 && m.fuseUnk:
 				pendingEnd = end
@@ -383,13 +393,17 @@ func (m *bpe) initialSymbols(word string) []symbol {
 		i = end
 	}
 	flush()
+	pos := 0
 	for k := range syms {
+		n := syms[k].end - syms[k].start
+		syms[k].start, syms[k].end = pos, pos+n
+		pos += n
 		syms[k].prev, syms[k].next = k-1, k+1
 	}
 	if len(syms) > 0 {
 		syms[len(syms)-1].next = -1
 	}
-	return syms
+	return syms, nil
 }
 
 // byteIDs returns the ids of the "<0xXX>" tokens of s's bytes.

@@ -98,8 +98,6 @@ func TestUnsupportedComponents(t *testing.T) {
 			[]string{`truncation: stride`}},
 		{"padding", `{"strategy": "Longest", "direction": "Right", "pad_id": 0, "pad_type_id": 0, "pad_token": "[PAD]"}`,
 			[]string{`padding: strategy`, `"Longest"`}},
-		{"added_tokens", `[{"id": 9, "content": "", "special": true}]`,
-			[]string{`added_tokens[0]`}},
 		{"added_tokens", `{"id": 9}`, []string{`added_tokens`}},
 	} {
 		_, err := FromJSON(withField(t, c.field, c.value), "test.json")

@@ -15,6 +15,9 @@ type model interface {
 	tokenize(word string, dst []modelToken, drop *dropout) ([]modelToken, error)
 	tokenToID(token string) (int, bool)
 	idToToken(id int) (string, bool)
+	// tokenValue is the string Hugging Face reports for a token of word:
+	// the vocabulary's spelling, except for Unigram's unknown pieces.
+	tokenValue(word string, tk modelToken) string
 	// vocabSize is the number of entries of the model's vocabulary.
 	vocabSize() int
 	// maxID is the largest id of the model's vocabulary.
@@ -93,6 +96,11 @@ func (v *vocabulary) idToToken(id int) (string, bool) {
 		return "", false
 	}
 	return v.tokens[id], true
+}
+
+func (v *vocabulary) tokenValue(_ string, tk modelToken) string {
+	tok, _ := v.idToToken(tk.id)
+	return tok
 }
 
 func (v *vocabulary) vocabSize() int { return len(v.ids) }

@@ -71,33 +71,23 @@ type oracleDecode struct {
 	oracleDecoded
 }
 
-// oracleKnownDiffs lists where lethe still differs from Hugging Face,
-// pending fixes in tokenizer.go and bpe.go. A failure is reported as a log
-// line instead of an error when the tokenizer's name starts with name and
-// the message starts with msg. Remove an entry once its fix lands: the test
-// then guards it.
-var oracleKnownDiffs = []struct{ name, msg, why string }{
-	// Hugging Face's truncate_encodings errors when OnlyFirst/OnlySecond
-	// cannot remove enough tokens from the chosen sequence ("Sequence to
-	// truncate too short") and when OnlySecond gets a single text ("Second
-	// sequence not provided"); lethe truncates what it can.
-	{"t_OnlyFirst_", "no error", "truncation errors"},
-	{"t_OnlySecond_", "no error", "truncation errors"},
-	// LongestFirst on a pair that must both be cut: Hugging Face gives the
-	// shorter max_length/2 and the longer the rest (max_length/2 + max_length%2);
-	// lethe's one-by-one loop gives the extra token to the first sequence.
-	{"t_LongestFirst_noprocessor", "ids", "LongestFirst split"},
-	// Decode(skip=true) skips a token when its string is a special token's
-	// content (addedVocab.skipOnDecode); lethe skips by id, so a special
-	// token whose normalized form differs is dropped instead of kept.
-	{"a_normalized_lower", "decode(skip=true)", "skip special by content"},
-	// BPE without unk_token drops unknown characters and Hugging Face's
-	// offsets then shift left by their length (offsets are summed symbol
-	// lengths); lethe keeps the true offsets.
-	{"m_bpe_no_unk", "char offsets", "BPE offsets after dropped characters"},
-	// Unigram's unknown pieces are reported with their text as the token
-	// string (Hugging Face's Token value), not the unk token.
-	{"m_unigram", "tokens\n", "Unigram unknown token strings"},
+// oracleKnownDiffs lists where lethe knowingly differs from the Hugging
+// Face binary that made the golden file. A failure is logged instead of
+// reported when the tokenizer's name, the case label and the message start
+// with the entry's.
+var oracleKnownDiffs = []struct{ name, label, msg, why string }{
+	// LongestFirst on a pair where both sequences are longer than the
+	// budget: lethe follows Hugging Face's truncate_encodings and its unit
+	// tests (the shorter sequence keeps max/2, the longer max/2 + max%2).
+	// The 0.23.2 binary that made the golden file sometimes gives the odd
+	// token to the other sequence; probing it with generated pairs shows
+	// the choice depends on how the words split into tokens, not only on
+	// the lengths, which suggests it stops tokenizing a sequence early. Only
+	// these four pairs are exempt.
+	{"t_LongestFirst_noprocessor", `pair "Hello world" "How are you?"`, "ids", "LongestFirst split when both sequences are too long"},
+	{"t_LongestFirst_noprocessor", `pair "a b c d e f g" "h i j k l m"`, "ids", "LongestFirst split when both sequences are too long"},
+	{"t_LongestFirst_noprocessor", `pair "a b c d e f g h" "i j k l m n"`, "ids", "LongestFirst split when both sequences are too long"},
+	{"t_LongestFirst_noprocessor", `pair "one two three four five six seven"`, "ids", "LongestFirst split when both sequences are too long"},
 }
 
 func loadOracle(t testing.TB) (*oracleGolden, map[string]map[string]json.RawMessage) {
@@ -200,7 +190,7 @@ func (r *oracleRunner) errorf(label, format string, args ...any) {
 	r.t.Helper()
 	msg := fmt.Sprintf(format, args...)
 	for _, k := range oracleKnownDiffs {
-		if strings.HasPrefix(r.name, k.name) && strings.HasPrefix(msg, k.msg) {
+		if strings.HasPrefix(r.name, k.name) && strings.HasPrefix(label, k.label) && strings.HasPrefix(msg, k.msg) {
 			r.t.Logf("known difference (%s): %s: %s", k.why, label, msg)
 			return
 		}

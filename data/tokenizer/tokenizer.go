@@ -34,6 +34,9 @@ type Tokenizer struct {
 	// tokenizer without building normalized strings (see byteLevelPlan).
 	fast *byteLevelPlan
 
+	// warnings are the problems found while loading that did not stop it.
+	warnings []string
+
 	// dropoutCalls numbers the encodings made with the file's own BPE
 	// dropout, so that their random draws are reproducible.
 	dropoutCalls *atomic.Uint64
@@ -201,11 +204,7 @@ func fromJSON(data []byte) (*Tokenizer, error) {
 			return nil, fmt.Errorf("added_tokens: %w", err)
 		}
 	}
-	for i, a := range added {
-		if a.Content == "" {
-			return nil, fmt.Errorf("added_tokens[%d]: empty content", i)
-		}
-	}
+	added, t.warnings = assignAddedIDs(added, t.model)
 	if t.added, err = newAddedVocab(added, t.normalizeString); err != nil {
 		return nil, fmt.Errorf("added_tokens: %w", err)
 	}
@@ -280,6 +279,55 @@ func parsePadding(v json.RawMessage) (*Padding, error) {
 	p.Fixed = *fixed.Fixed
 	return p, nil
 }
+
+// assignAddedIDs gives the added tokens their ids as Hugging Face does when
+// it loads a file: the "id" written in the file is not used. A token whose
+// content is in the model's vocabulary (or added before) takes that id; the
+// others get the next free id after the vocabulary and the added ids so far,
+// in file order. Tokens with empty content are dropped. A written id that
+// differs from the assigned one gives a warning, as in Hugging Face.
+func assignAddedIDs(tokens []AddedToken, m model) ([]AddedToken, []string) {
+	var warnings []string
+	out := make([]AddedToken, 0, len(tokens))
+	maxID := -1
+	size := m.vocabSize()
+	index := make(map[string]int, len(tokens)) // content -> position in out
+	for _, a := range tokens {
+		if a.Content == "" {
+			continue
+		}
+		if at, seen := index[a.Content]; seen {
+			// The same content again: it keeps its id and takes the new
+			// flags, as Hugging Face's added_tokens_map_r entry does.
+			a.ID = out[at].ID
+			out[at] = a
+			continue
+		}
+		id, ok := m.tokenToID(a.Content)
+		if !ok {
+			switch {
+			case maxID < 0:
+				id = size
+			case maxID >= size || size == 0:
+				id = maxID + 1
+			default:
+				id = size
+			}
+		}
+		if id != a.ID {
+			warnings = append(warnings, fmt.Sprintf("added token %q was expected to have id %d but was given id %d", a.Content, a.ID, id))
+		}
+		a.ID = id
+		maxID = max(maxID, id)
+		index[a.Content] = len(out)
+		out = append(out, a)
+	}
+	return out, warnings
+}
+
+// Warnings returns the problems found while loading that did not stop it
+// (for example added tokens whose written id is not the one they get).
+func (t *Tokenizer) Warnings() []string { return t.warnings }
 
 // Config returns the parsed tokenizer_config.json, or nil if there was none.
 func (t *Tokenizer) Config() *Config { return t.config }
@@ -443,7 +491,9 @@ func (t *Tokenizer) encode(a string, b *string, add bool, drop *dropout) (*Encod
 		encs = append(encs, encB)
 	}
 	if t.truncation != nil {
-		t.truncate(encs, add)
+		if err := t.truncate(encs, add); err != nil {
+			return nil, err
+		}
 	}
 	if t.post != nil {
 		encs = t.post.process(encs, add)
@@ -523,7 +573,7 @@ func (t *Tokenizer) encodeSequence(text string, seq int, drop *dropout) (*Encodi
 				return nil, err
 			}
 			for _, tk := range toks {
-				tokStr, _ := t.model.idToToken(tk.id)
+				tokStr := t.model.tokenValue(w.s, tk)
 				sp := w.inputRange(tk.start, tk.end)
 				enc.append(tk.id, tokStr, Offset{sp.start, sp.end})
 			}
@@ -567,43 +617,72 @@ func appendAddedSplits(dst []split, n normString, trie *tokenTrie) []split {
 }
 
 // truncate cuts the sequences so that, with the special tokens the
-// post-processor will add, they fit in MaxLength.
-func (t *Tokenizer) truncate(encs []*Encoding, add bool) {
+// post-processor will add, they fit in MaxLength. It follows Hugging Face's
+// truncate_encodings, errors included.
+func (t *Tokenizer) truncate(encs []*Encoding, add bool) error {
 	tr := t.truncation
-	budget := tr.MaxLength
+	left := tr.Direction == "Left"
+	maxLen := tr.MaxLength
 	if add && t.post != nil {
-		budget -= t.post.addedTokens(len(encs) == 2)
+		maxLen = max(maxLen-t.post.addedTokens(len(encs) == 2), 0)
 	}
-	budget = max(budget, 0)
+	if maxLen == 0 {
+		for _, e := range encs {
+			e.truncate(0, left)
+		}
+		return nil
+	}
 	total := 0
 	for _, e := range encs {
 		total += e.Len()
 	}
-	if total <= budget {
-		return
+	if total <= maxLen {
+		return nil
 	}
-	excess := total - budget
-	cut := func(e *Encoding, n int) {
-		keep := max(e.Len()-n, 0)
-		e.truncate(keep, tr.Direction == "Left")
-	}
-	switch {
-	case len(encs) == 1 || tr.Strategy == "OnlyFirst":
-		cut(encs[0], excess)
-	case tr.Strategy == "OnlySecond":
-		cut(encs[1], excess)
-	default: // LongestFirst: trim the longer one until both fit
-		a, b := encs[0].Len(), encs[1].Len()
-		for excess > 0 {
-			if a >= b {
-				a--
-			} else {
-				b--
-			}
-			excess--
+	excess := total - maxLen
+	switch tr.Strategy {
+	case "LongestFirst":
+		if len(encs) == 1 {
+			encs[0].truncate(maxLen, left)
+			return nil
 		}
-		encs[0].truncate(a, tr.Direction == "Left")
-		encs[1].truncate(b, tr.Direction == "Left")
+		// As Hugging Face's truncate_encodings: n1 is the shorter sequence
+		// (the first on a tie). Either only the longer one is cut, or both:
+		// the shorter to max/2, the longer to max/2 + max%2.
+		n1, n2 := encs[0].Len(), encs[1].Len()
+		swap := n1 > n2
+		if swap {
+			n1, n2 = n2, n1
+		}
+		if n1 > maxLen {
+			n2 = n1
+		} else {
+			n2 = max(n1, maxLen-n1)
+		}
+		if n1+n2 > maxLen {
+			n1 = maxLen / 2
+			n2 = n1 + maxLen%2
+		}
+		if swap {
+			n1, n2 = n2, n1
+		}
+		encs[0].truncate(n1, left)
+		encs[1].truncate(n2, left)
+		return nil
+	default: // OnlyFirst, OnlySecond
+		target := 0
+		if tr.Strategy == "OnlySecond" {
+			if len(encs) < 2 {
+				return errors.New("truncation: strategy OnlySecond needs a pair of texts")
+			}
+			target = 1
+		}
+		n := encs[target].Len()
+		if n <= excess {
+			return fmt.Errorf("truncation: the sequence to truncate (%d tokens) is too short to fit max_length %d", n, tr.MaxLength)
+		}
+		encs[target].truncate(n-excess, left)
+		return nil
 	}
 }
 
@@ -672,12 +751,12 @@ func (t *Tokenizer) padBatch(encs []*Encoding) {
 func (t *Tokenizer) Decode(ids []int, skipSpecialTokens bool) (string, error) {
 	tokens := make([]string, 0, len(ids))
 	for _, id := range ids {
-		if skipSpecialTokens && t.added.special[id] {
+		tok, ok := t.IDToToken(id)
+		// As in Hugging Face, special tokens are skipped by content.
+		if !ok || skipSpecialTokens && t.added.skipOnDecode(tok) {
 			continue
 		}
-		if tok, ok := t.IDToToken(id); ok {
-			tokens = append(tokens, tok)
-		}
+		tokens = append(tokens, tok)
 	}
 	if t.decoder == nil {
 		return strings.Join(tokens, " "), nil

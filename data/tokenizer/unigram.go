@@ -84,6 +84,14 @@ func parseUnigram(raw json.RawMessage, path string) (*unigram, error) {
 
 func (m *unigram) vocabSize() int { return len(m.scores) }
 
+// tokenValue spells an unknown piece as its text, as Hugging Face does.
+func (m *unigram) tokenValue(word string, tk modelToken) string {
+	if tk.id == m.unkID && m.unkID >= 0 {
+		return word[tk.start:tk.end]
+	}
+	return m.vocabulary.tokenValue(word, tk)
+}
+
 // bestNode is the best segmentation of a prefix of the word.
 type bestNode struct {
 	id      int
