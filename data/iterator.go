@@ -16,8 +16,6 @@ const DefaultWindowRows = 10000
 
 // LoaderConfig configures a Loader.
 type LoaderConfig struct {
-	// Tokenize says how examples become tokens and labels.
-	Tokenize TokenizeConfig `yaml:"tokenize" json:"tokenize"`
 	// Collate says how samples become batches.
 	Collate CollateConfig `yaml:"collate" json:"collate"`
 	// Shuffle shuffles the order of row groups every epoch and the examples
@@ -36,9 +34,6 @@ type LoaderConfig struct {
 // Validate checks c.
 func (c LoaderConfig) Validate() error {
 	var errs []error
-	if err := c.Tokenize.Validate(); err != nil {
-		errs = append(errs, err)
-	}
 	if err := c.Collate.Validate(); err != nil {
 		errs = append(errs, err)
 	}
@@ -108,10 +103,11 @@ func (l *Loader) computeFingerprint() string {
 	cfg := l.cfg
 	cfg.Epochs = 0 // more epochs may follow a resumed run
 	js, _ := json.Marshal(struct {
-		Source SourceConfig
-		Shape  Shape
-		Loader LoaderConfig
-	}{src, l.ds.shape, cfg})
+		Source   SourceConfig
+		Shape    Shape
+		Tokenize TokenizeConfig
+		Loader   LoaderConfig
+	}{src, l.ds.shape, l.pre.cfg, cfg})
 	h.Write(js)
 	return fmt.Sprintf("%016x", h.Sum64())
 }

@@ -15,11 +15,17 @@ import (
 // newTestLoader opens src and builds a loader with the fake byte tokenizer.
 func newTestLoader(t *testing.T, src SourceConfig, cfg LoaderConfig) *Loader {
 	t.Helper()
+	return newTestLoaderTokenize(t, src, TokenizeConfig{}, cfg)
+}
+
+// newTestLoaderTokenize is newTestLoader with a tokenization config.
+func newTestLoaderTokenize(t *testing.T, src SourceConfig, tok TokenizeConfig, cfg LoaderConfig) *Loader {
+	t.Helper()
 	ds, err := Open(context.Background(), src)
 	if err != nil {
 		t.Fatal(err)
 	}
-	pre, err := NewPreprocessor(byteEncoder{}, RenderFunc(fakeChat), cfg.Tokenize)
+	pre, err := NewPreprocessor(byteEncoder{}, RenderFunc(fakeChat), tok)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,11 +154,11 @@ func TestNoShuffleKeepsFileOrder(t *testing.T) {
 
 func TestPacking(t *testing.T) {
 	cfg := LoaderConfig{
-		Collate:  CollateConfig{BatchSize: 4, MaxLength: 64, Packing: true, PadID: fakePad},
-		Tokenize: TokenizeConfig{AppendEOS: true, EOSID: fakeEOS},
-		Shuffle:  true, Seed: 3,
+		Collate: CollateConfig{BatchSize: 4, MaxLength: 64, Packing: true, PadID: fakePad},
+		Shuffle: true, Seed: 3,
 	}
-	l := newTestLoader(t, SourceConfig{Files: []string{fixtures + "prompt_completion_gzip.parquet"}}, cfg)
+	l := newTestLoaderTokenize(t, SourceConfig{Files: []string{fixtures + "prompt_completion_gzip.parquet"}},
+		TokenizeConfig{AppendEOS: true, EOSID: fakeEOS}, cfg)
 	batches, it := drain(t, l, Position{}, -1)
 	var seen []string
 	for i, b := range batches {
