@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -87,7 +88,7 @@ func TestTokenizeMatchesGolden(t *testing.T) {
 				if special {
 					want = cases[i].IDsWithSpecial
 				}
-				if !equal(got.IDs, want) || len(got.IDs) != len(got.Tokens) {
+				if !slices.Equal(got.IDs, want) || len(got.IDs) != len(got.Tokens) {
 					t.Errorf("%s case %d special=%v: ids %v, want %v", tc.name, i, special, got.IDs, want)
 				}
 				if !special {
@@ -153,16 +154,4 @@ func TestVersion(t *testing.T) {
 	if !strings.HasPrefix(info.GoVersion, "go1.") || info.Version == "" {
 		t.Errorf("version %+v", info)
 	}
-}
-
-func equal(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

@@ -159,55 +159,28 @@ func startsWithWord(s string) bool {
 	return isWordChar(r)
 }
 
-// tokenTrie is a byte trie over the contents of added tokens.
+// tokenTrie finds added tokens by their contents.
 type tokenTrie struct {
-	next  map[uint64]int32
-	toks  []*AddedToken // token ending at each node, nil if none
-	first [256]bool     // bytes that start some token
+	trie  byteTrie[*AddedToken]
+	first [256]bool // bytes that start some token
 }
 
-func newTokenTrie() tokenTrie {
-	return tokenTrie{next: make(map[uint64]int32), toks: []*AddedToken{nil}}
-}
+func newTokenTrie() tokenTrie { return tokenTrie{trie: newByteTrie[*AddedToken]()} }
 
-func (t *tokenTrie) empty() bool { return len(t.toks) == 1 }
+func (t *tokenTrie) empty() bool { return t.trie.empty() }
 
+// insert adds a token under s; the first token inserted under s stays.
 func (t *tokenTrie) insert(s string, tok *AddedToken) {
 	t.first[s[0]] = true
-	node := int32(0)
-	for i := 0; i < len(s); i++ {
-		key := uint64(node)<<8 | uint64(s[i])
-		child, ok := t.next[key]
-		if !ok {
-			child = int32(len(t.toks))
-			t.next[key] = child
-			t.toks = append(t.toks, nil)
-		}
-		node = child
-	}
-	if t.toks[node] == nil {
-		t.toks[node] = tok
-	}
+	t.trie.insert(s, tok)
 }
 
 // longest returns the end and the token of the longest token starting at
 // s[i], or nil.
-func (t *tokenTrie) longest(s string, i int) (int, *AddedToken) {
+func (t *tokenTrie) longest(s string, i int) (end int, tok *AddedToken) {
 	if !t.first[s[i]] {
 		return 0, nil
 	}
-	var best *AddedToken
-	bestEnd := 0
-	node := int32(0)
-	for j := i; j < len(s); j++ {
-		child, ok := t.next[uint64(node)<<8|uint64(s[j])]
-		if !ok {
-			break
-		}
-		node = child
-		if tok := t.toks[node]; tok != nil {
-			best, bestEnd = tok, j+1
-		}
-	}
-	return bestEnd, best
+	t.trie.prefixes(s, i, func(e int, v *AddedToken) { end, tok = e, v })
+	return end, tok
 }

@@ -406,19 +406,6 @@ func (m *bpe) initialSymbols(word string) ([]symbol, error) {
 	return syms, nil
 }
 
-// byteIDs returns the ids of the "<0xXX>" tokens of s's bytes.
-func (m *bpe) byteIDs(s string) ([]int, bool) {
-	ids := make([]int, len(s))
-	for k := 0; k < len(s); k++ {
-		id, ok := m.ids[byteFallbackToken(s[k])]
-		if !ok {
-			return nil, false
-		}
-		ids[k] = id
-	}
-	return ids, true
-}
-
 const hexDigits = "0123456789ABCDEF"
 
 // byteFallbackToken spells byte b as SentencePiece does: "<0x0A>".

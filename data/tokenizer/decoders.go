@@ -21,23 +21,8 @@ func parseDecoder(raw json.RawMessage, path string) (decoder, error) {
 	}
 	switch typ {
 	case "Sequence":
-		var c struct {
-			Decoders []json.RawMessage `json:"decoders"`
-		}
-		if err := decodeFields(raw, &c, path); err != nil {
-			return nil, err
-		}
-		var seq sequenceDecoder
-		for i, r := range c.Decoders {
-			d, err := parseDecoder(r, fmt.Sprintf("%s.decoders[%d]", path, i))
-			if err != nil {
-				return nil, err
-			}
-			if d != nil {
-				seq = append(seq, d)
-			}
-		}
-		return seq, nil
+		list, err := parseSequence(raw, path, "decoders", parseDecoder)
+		return sequenceDecoder(list), err
 	case "ByteLevel":
 		return byteLevelDecoder{}, nil
 	case "ByteFallback":

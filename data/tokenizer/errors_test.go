@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"math/rand/v2"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -39,7 +40,7 @@ func TestMinimalJSONLoads(t *testing.T) {
 		t.Fatal(err)
 	}
 	enc, err := tok.Encode("abab", false)
-	if err != nil || !equalInts(enc.IDs, []int{2, 2}) {
+	if err != nil || !slices.Equal(enc.IDs, []int{2, 2}) {
 		t.Fatalf("Encode = %v, %v; want [2 2]", enc, err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sync"
 	"testing"
 )
@@ -81,7 +82,7 @@ func TestGolden(t *testing.T) {
 					t.Errorf("%s: %v", label, err)
 					continue
 				}
-				if !equalInts(enc.IDs, c.IDs) {
+				if !slices.Equal(enc.IDs, c.IDs) {
 					t.Errorf("%s: ids\n got %v\nwant %v\n got tokens %q\nwant tokens %q", label, enc.IDs, c.IDs, enc.Tokens, c.Tokens)
 				}
 				if !reflect.DeepEqual(enc.Tokens, nonNil(c.Tokens)) {
@@ -99,7 +100,7 @@ func TestGolden(t *testing.T) {
 					t.Errorf("%s: %v", label, err)
 					continue
 				}
-				if !equalInts(withSpecial.IDs, c.IDsWithSpecial) {
+				if !slices.Equal(withSpecial.IDs, c.IDsWithSpecial) {
 					t.Errorf("%s: ids with special\n got %v\nwant %v", label, withSpecial.IDs, c.IDsWithSpecial)
 				}
 				dec, err := tok.Decode(c.IDs, false)
@@ -118,18 +119,6 @@ func nonNil(s []string) []string {
 		return []string{}
 	}
 	return s
-}
-
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func truncateForLog(s string) string {

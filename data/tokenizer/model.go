@@ -98,6 +98,20 @@ func (v *vocabulary) idToToken(id int) (string, bool) {
 	return v.tokens[id], true
 }
 
+// byteIDs returns the ids of the "<0xXX>" tokens of s's bytes (byte
+// fallback), or false if one is missing.
+func (v *vocabulary) byteIDs(s string) ([]int, bool) {
+	ids := make([]int, len(s))
+	for k := 0; k < len(s); k++ {
+		id, ok := v.ids[byteFallbackToken(s[k])]
+		if !ok {
+			return nil, false
+		}
+		ids[k] = id
+	}
+	return ids, true
+}
+
 func (v *vocabulary) tokenValue(_ string, tk modelToken) string {
 	tok, _ := v.idToToken(tk.id)
 	return tok

@@ -24,23 +24,8 @@ func parseNormalizer(raw json.RawMessage, path string) (normalizer, error) {
 	}
 	switch typ {
 	case "Sequence":
-		var c struct {
-			Normalizers []json.RawMessage `json:"normalizers"`
-		}
-		if err := decodeFields(raw, &c, path); err != nil {
-			return nil, err
-		}
-		var seq sequenceNormalizer
-		for i, r := range c.Normalizers {
-			n, err := parseNormalizer(r, fmt.Sprintf("%s.normalizers[%d]", path, i))
-			if err != nil {
-				return nil, err
-			}
-			if n != nil {
-				seq = append(seq, n)
-			}
-		}
-		return seq, nil
+		list, err := parseSequence(raw, path, "normalizers", parseNormalizer)
+		return sequenceNormalizer(list), err
 	case "NFC":
 		return unicodeNormalizer{norm.NFC}, nil
 	case "NFD":
@@ -336,6 +321,32 @@ func componentType(raw json.RawMessage, path string) (string, error) {
 		return "", fmt.Errorf("%s: missing field \"type\"", path)
 	}
 	return *head.Type, nil
+}
+
+// parseSequence parses the list field of a Sequence component with parse,
+// naming each element's path (path.field[i]) and leaving out null ones.
+func parseSequence[T any](raw json.RawMessage, path, field string, parse func(json.RawMessage, string) (T, error)) ([]T, error) {
+	var c map[string]json.RawMessage
+	if err := decodeFields(raw, &c, path); err != nil {
+		return nil, err
+	}
+	var items []json.RawMessage
+	if v, ok := c[field]; ok {
+		if err := json.Unmarshal(v, &items); err != nil {
+			return nil, fmt.Errorf("%s.%s: %w", path, field, err)
+		}
+	}
+	var out []T
+	for i, r := range items {
+		x, err := parse(r, fmt.Sprintf("%s.%s[%d]", path, field, i))
+		if err != nil {
+			return nil, err
+		}
+		if any(x) != nil {
+			out = append(out, x)
+		}
+	}
+	return out, nil
 }
 
 // decodeFields decodes a component's fields into v, naming the JSON path

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -275,20 +276,20 @@ func (r *oracleRunner) checkPreTokenized(label, text string, want [][3]any) {
 
 func (r *oracleRunner) checkEncoding(label string, enc *Encoding, want oracleEncoding, texts []string) {
 	r.t.Helper()
-	if !equalInts(enc.IDs, want.IDs) {
+	if !slices.Equal(enc.IDs, want.IDs) {
 		r.errorf(label, "ids\n got %v\nwant %v\n got tokens %q\nwant tokens %q", enc.IDs, want.IDs, enc.Tokens, want.Tokens)
 		return
 	}
 	if !reflect.DeepEqual(enc.Tokens, nonNil(want.Tokens)) {
 		r.errorf(label, "tokens\n got %q\nwant %q", enc.Tokens, want.Tokens)
 	}
-	if !equalInts(enc.TypeIDs, want.TypeIDs) {
+	if !slices.Equal(enc.TypeIDs, want.TypeIDs) {
 		r.errorf(label, "type ids\n got %v\nwant %v", enc.TypeIDs, want.TypeIDs)
 	}
-	if !equalInts(enc.SpecialTokensMask, want.SpecialTokensMask) {
+	if !slices.Equal(enc.SpecialTokensMask, want.SpecialTokensMask) {
 		r.errorf(label, "special tokens mask\n got %v\nwant %v", enc.SpecialTokensMask, want.SpecialTokensMask)
 	}
-	if !equalInts(enc.AttentionMask, want.AttentionMask) {
+	if !slices.Equal(enc.AttentionMask, want.AttentionMask) {
 		r.errorf(label, "attention mask\n got %v\nwant %v", enc.AttentionMask, want.AttentionMask)
 	}
 	offs := [][2]int{}

@@ -23,23 +23,10 @@ func parsePostProcessor(raw json.RawMessage, path string, vocabID func(string) (
 	}
 	switch typ {
 	case "Sequence":
-		var c struct {
-			Processors []json.RawMessage `json:"processors"`
-		}
-		if err := decodeFields(raw, &c, path); err != nil {
-			return nil, err
-		}
-		var seq sequenceProcessor
-		for i, r := range c.Processors {
-			p, err := parsePostProcessor(r, fmt.Sprintf("%s.processors[%d]", path, i), vocabID)
-			if err != nil {
-				return nil, err
-			}
-			if p != nil {
-				seq = append(seq, p)
-			}
-		}
-		return seq, nil
+		list, err := parseSequence(raw, path, "processors", func(r json.RawMessage, p string) (postProcessor, error) {
+			return parsePostProcessor(r, p, vocabID)
+		})
+		return sequenceProcessor(list), err
 	case "ByteLevel":
 		c := struct {
 			AddPrefixSpace bool `json:"add_prefix_space"`

@@ -23,23 +23,8 @@ func parsePreTokenizer(raw json.RawMessage, path string) (preTokenizer, error) {
 	}
 	switch typ {
 	case "Sequence":
-		var c struct {
-			PreTokenizers []json.RawMessage `json:"pretokenizers"`
-		}
-		if err := decodeFields(raw, &c, path); err != nil {
-			return nil, err
-		}
-		var seq sequencePreTokenizer
-		for i, r := range c.PreTokenizers {
-			p, err := parsePreTokenizer(r, fmt.Sprintf("%s.pretokenizers[%d]", path, i))
-			if err != nil {
-				return nil, err
-			}
-			if p != nil {
-				seq = append(seq, p)
-			}
-		}
-		return seq, nil
+		list, err := parseSequence(raw, path, "pretokenizers", parsePreTokenizer)
+		return sequencePreTokenizer(list), err
 	case "ByteLevel":
 		c := struct {
 			AddPrefixSpace bool `json:"add_prefix_space"`

@@ -1,6 +1,7 @@
 package tokenizer
 
 import (
+	"slices"
 	"testing"
 	"unicode/utf8"
 
@@ -69,7 +70,7 @@ func TestDropoutZeroEqualsEncode(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !equalInts(enc.IDs, drop.IDs) {
+			if !slices.Equal(enc.IDs, drop.IDs) {
 				t.Errorf("%s %q: p=0 gives %v, Encode gives %v", name, c.Text, drop.IDs, enc.IDs)
 			}
 		}
@@ -93,7 +94,7 @@ func TestDropoutProperties(t *testing.T) {
 				t.Fatal(err)
 			}
 			again, _ := tok.EncodeDropout(text, false, p, seed)
-			if !equalInts(enc.IDs, again.IDs) {
+			if !slices.Equal(enc.IDs, again.IDs) {
 				t.Fatalf("p=%g seed=%d: two encodings with the same seed differ", p, seed)
 			}
 			dec, _ := tok.Decode(enc.IDs, false)
@@ -138,14 +139,14 @@ func TestBatchDropoutIsDeterministic(t *testing.T) {
 	c, _ := tok.EncodeBatchDropout(texts, false, 0.3, 8)
 	differ := 0
 	for i := range texts {
-		if !equalInts(a[i].IDs, b[i].IDs) {
+		if !slices.Equal(a[i].IDs, b[i].IDs) {
 			t.Fatalf("text %d: same seed, different tokens", i)
 		}
-		if !equalInts(a[i].IDs, c[i].IDs) {
+		if !slices.Equal(a[i].IDs, c[i].IDs) {
 			differ++
 		}
 		one, _ := tok.EncodeDropout(texts[i], false, 0.3, 7^(uint64(i)+1)*0x9E3779B97F4A7C15)
-		if !equalInts(one.IDs, a[i].IDs) {
+		if !slices.Equal(one.IDs, a[i].IDs) {
 			t.Fatalf("text %d: batch and single encoding disagree", i)
 		}
 	}

@@ -2,6 +2,7 @@ package tokenizer
 
 import (
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -60,7 +61,7 @@ func TestFastSplittersMatchRegex(t *testing.T) {
 					t.Fatal(err)
 				}
 				got := fast(s, nil)
-				if !equalSpans(got, want) {
+				if !slices.Equal(got, want) {
 					t.Fatalf("%q:\n got %v\nwant %v", s, pieceStrings(s, got), pieceStrings(s, want))
 				}
 			}
@@ -110,23 +111,11 @@ func FuzzFastSplitters(f *testing.F) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := fastSplitter(p)(s, nil); !equalSpans(got, want) {
+			if got := fastSplitter(p)(s, nil); !slices.Equal(got, want) {
 				t.Fatalf("%q with %q:\n got %q\nwant %q", s, p, pieceStrings(s, got), pieceStrings(s, want))
 			}
 		}
 	})
-}
-
-func equalSpans(a, b []span) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func pieceStrings(s string, spans []span) []string {

@@ -18,7 +18,7 @@ type unigram struct {
 	byteFallback bool
 	fuseUnk      bool
 	minScore     float64
-	trie         byteTrie
+	trie         byteTrie[int]
 	cache        *wordCache
 }
 
@@ -44,7 +44,7 @@ func parseUnigram(raw json.RawMessage, path string) (*unigram, error) {
 	ids := make(map[string]int, len(c.Vocab))
 	pieces := make([]string, len(c.Vocab))
 	m.scores = make([]float64, len(c.Vocab))
-	m.trie = newByteTrie()
+	m.trie = newByteTrie[int]()
 	for i, rawPiece := range c.Vocab {
 		var entry []json.RawMessage
 		if err := json.Unmarshal(rawPiece, &entry); err != nil || len(entry) != 2 {
@@ -139,18 +139,6 @@ func (m *unigram) tokenize(word string, dst []modelToken, _ *dropout) ([]modelTo
 	return dst, nil
 }
 
-func (m *unigram) byteIDs(s string) ([]int, bool) {
-	ids := make([]int, len(s))
-	for k := 0; k < len(s); k++ {
-		id, ok := m.ids[byteFallbackToken(s[k])]
-		if !ok {
-			return nil, false
-		}
-		ids[k] = id
-	}
-	return ids, true
-}
-
 // segment returns the best segmentation of word as strings; consecutive
 // unknown characters are fused into one piece when fuseUnk is set.
 func (m *unigram) segment(word string) ([]string, error) {
@@ -216,49 +204,4 @@ func joinReversed(parts []string) string {
 		sb.WriteString(parts[i])
 	}
 	return sb.String()
-}
-
-// byteTrie finds the vocabulary pieces that start a string.
-type byteTrie struct {
-	// next maps node<<8|byte to the child node; node 0 is the root.
-	next  map[uint64]int32
-	ids   []int32 // id of the piece ending at each node, -1 if none
-	nodes int32
-}
-
-func newByteTrie() byteTrie {
-	return byteTrie{next: make(map[uint64]int32), ids: []int32{-1}, nodes: 1}
-}
-
-func (t *byteTrie) insert(s string, id int) {
-	node := int32(0)
-	for i := 0; i < len(s); i++ {
-		key := uint64(node)<<8 | uint64(s[i])
-		child, ok := t.next[key]
-		if !ok {
-			child = t.nodes
-			t.nodes++
-			t.next[key] = child
-			t.ids = append(t.ids, -1)
-		}
-		node = child
-	}
-	if t.ids[node] < 0 {
-		t.ids[node] = int32(id)
-	}
-}
-
-// prefixes calls f(end, id) for every piece that equals s[start:end].
-func (t *byteTrie) prefixes(s string, start int, f func(end, id int)) {
-	node := int32(0)
-	for i := start; i < len(s); i++ {
-		child, ok := t.next[uint64(node)<<8|uint64(s[i])]
-		if !ok {
-			return
-		}
-		node = child
-		if id := t.ids[node]; id >= 0 {
-			f(i+1, int(id))
-		}
-	}
 }
