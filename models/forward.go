@@ -1,0 +1,240 @@
+package models
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/gomlx/compute/dtypes"
+	. "github.com/gomlx/gomlx/core/graph"
+)
+
+// Inputs are the graph inputs of a forward pass.
+type Inputs struct {
+	// IDs are the token ids [B, T] (any integer dtype).
+	IDs *Node
+	// Positions [B, T] are the position ids; nil means Start+0..T-1.
+	Positions *Node
+	// Mask [B, S] is 1 for real tokens and 0 for padding, over key slots:
+	// S = T without a cache, the cache length with one. nil means no
+	// padding.
+	Mask *Node
+	// Cache, when set, holds the keys and values of earlier slots; the T new
+	// tokens are written to slots [Start, Start+T) and attend to all slots
+	// up to theirs.
+	Cache *Cache
+	// Start is the slot of the first token, a scalar int32 (needed with a
+	// Cache; nil means 0).
+	Start *Node
+	// Labels [B, T], when set, gives Outputs.Loss (transformers'
+	// causal-LM loss: shifted inside, -100 ignored).
+	Labels *Node
+}
+
+// Cache is the key/value cache of a forward pass: per layer, keys and
+// values [B, S, K, D] for S slots.
+type Cache struct {
+	Keys, Values []*Node
+}
+
+// Outputs are the results of a forward pass.
+type Outputs struct {
+	// Logits [B, T, V], or [B, 1, V] with Options.LastTokenOnly.
+	Logits *Node
+	// Hidden holds NumLayers+1 states [B, T, H] as transformers'
+	// output_hidden_states: the embeddings, the output of every layer but
+	// the last, and the last after the final norm.
+	Hidden []*Node
+	// Cache is the updated cache (nil without one).
+	Cache *Cache
+	// Loss and LossTokens are set when Inputs.Labels is.
+	Loss, LossTokens *Node
+}
+
+// Options change how a forward pass is built.
+type Options struct {
+	// Hooks are where training injects dropout and adapters.
+	Hooks Hooks
+	// LastTokenOnly computes the LM head on the last position only
+	// (generation).
+	LastTokenOnly bool
+}
+
+// Hooks are the points where fine-tuning changes a forward pass (dropout of
+// several kinds, adapters, layer dropping). Nil hooks leave it unchanged,
+// which is how inference runs.
+type Hooks struct {
+	// Embeddings sees the input embeddings [B, T, H] (after scaling and,
+	// for GPT-2, positions).
+	Embeddings func(x *Node) *Node
+	// AttentionProbs sees a layer's attention probabilities [B, K, G, T, S]
+	// (float32).
+	AttentionProbs func(layer int, probs *Node) *Node
+	// Residual sees a branch ("attn" or "mlp") of a layer before it is added
+	// to the residual stream.
+	Residual func(layer int, branch string, x *Node) *Node
+	// Layer sees a whole layer: in is its input, out its output; returning
+	// in drops the layer (LayerDrop).
+	Layer func(layer int, in, out *Node) *Node
+	// Linear sees every projection: name is the module's Hugging Face name
+	// ("model.layers.0.self_attn.q_proj"), x its input and y its output.
+	// Adapters (LoRA, DoRA) return y plus their update.
+	Linear func(name string, x, y *Node) *Node
+}
+
+// passState is what the layers of one forward pass share.
+type passState struct {
+	m     *Model
+	opts  *Options
+	cos   *Node // [B, T, D] (nil without RoPE)
+	sin   *Node
+	bias  *Node // [B, 1, 1, T, S] additive attention mask
+	start *Node // scalar int32
+	cache *Cache
+	out   *Cache // updated cache
+}
+
+// Forward builds a forward pass in the graph of in.IDs. It panics on
+// malformed inputs (as graph building does); Exec turns panics into errors.
+func (m *Model) Forward(in Inputs, opts Options) Outputs {
+	g := in.IDs.Graph()
+	c := m.Config
+	dims := in.IDs.Shape().Dimensions
+	if len(dims) != 2 {
+		panic(fmt.Errorf("input ids must be [batch, tokens], got shape %s", in.IDs.Shape()))
+	}
+	B, T := dims[0], dims[1]
+	ids := ConvertDType(in.IDs, dtypes.Int32)
+	start := in.Start
+	if start == nil {
+		start = Scalar(g, dtypes.Int32, 0)
+	}
+	start = ConvertDType(start, dtypes.Int32)
+	positions := in.Positions
+	if positions == nil {
+		positions = Add(Iota(g, shapesInt32(B, T), 1), start)
+	}
+	positions = ConvertDType(positions, dtypes.Int32)
+	S := T
+	if in.Cache != nil {
+		if len(in.Cache.Keys) != c.NumLayers || len(in.Cache.Values) != c.NumLayers {
+			panic(fmt.Errorf("cache has %d/%d layers, the model %d", len(in.Cache.Keys), len(in.Cache.Values), c.NumLayers))
+		}
+		S = in.Cache.Keys[0].Shape().Dimensions[1]
+	}
+	mask := in.Mask
+	if mask == nil {
+		mask = OnesLike(Iota(g, shapesInt32(B, S), 1))
+	}
+	if md := mask.Shape().Dimensions; len(md) != 2 || md[0] != B || md[1] != S {
+		panic(fmt.Errorf("attention mask must be [%d, %d], got %s", B, S, mask.Shape()))
+	}
+	st := &passState{m: m, opts: &opts, start: start, cache: in.Cache}
+	st.bias = attentionBias(start, mask, T, c.SlidingWindow)
+	if c.Rope != nil {
+		st.cos, st.sin = ropeCosSin(positions, ropeInvFreq(c.Rope, c.HeadDim))
+	}
+	if in.Cache != nil {
+		st.out = &Cache{}
+	}
+	arch := m.arch()
+	x := arch.embed(st, ids, positions)
+	if h := opts.Hooks.Embeddings; h != nil {
+		x = h(x)
+	}
+	hidden := []*Node{x}
+	for i := 0; i < c.NumLayers; i++ {
+		out := arch.layer(st, i, x)
+		if h := opts.Hooks.Layer; h != nil {
+			out = h(i, x, out)
+		}
+		x = out
+		if i < c.NumLayers-1 {
+			hidden = append(hidden, x)
+		}
+	}
+	x = arch.norm(st, x)
+	hidden = append(hidden, x)
+	if opts.LastTokenOnly {
+		x = SliceAxis(x, 1, AxisElem(T-1))
+	}
+	out := Outputs{Logits: arch.head(st, x), Hidden: hidden, Cache: st.out}
+	if in.Labels != nil {
+		out.Loss, out.LossTokens = causalLMLoss(out.Logits, in.Labels)
+	}
+	return out
+}
+
+// family is one architecture's pieces; the forward loop is shared.
+type family struct {
+	embed func(st *passState, ids, positions *Node) *Node
+	layer func(st *passState, i int, x *Node) *Node
+	norm  func(st *passState, x *Node) *Node
+	head  func(st *passState, x *Node) *Node
+}
+
+func (m *Model) arch() family {
+	switch m.Config.Family {
+	case FamilyGPT2:
+		return gpt2Family
+	case FamilyGemma:
+		return gemmaFamily
+	case FamilyMixtral:
+		return mixtralFamily
+	}
+	return llamaFamily
+}
+
+// linear applies the projection named name (a torch Linear, or GPT-2's
+// Conv1D when conv is set) with its bias if the model has one, through the
+// Linear hook.
+func (st *passState) linear(name string, x *Node, conv bool) *Node {
+	g := x.Graph()
+	w := st.m.weight(g, name+".weight")
+	b := st.m.optWeight(g, name+".bias")
+	var y *Node
+	if conv {
+		y = conv1D(x, w, b)
+	} else {
+		y = linearT(x, w, b)
+	}
+	if h := st.opts.Hooks.Linear; h != nil {
+		y = h(name, x, y)
+	}
+	return y
+}
+
+// residual passes a branch output through the Residual hook.
+func (st *passState) residual(layer int, branch string, x *Node) *Node {
+	if h := st.opts.Hooks.Residual; h != nil {
+		return h(layer, branch, x)
+	}
+	return x
+}
+
+// attention runs grouped-query attention for layer i on q [B, T, N, D] and
+// the new k, v [B, T, K, D], writing them to the cache when there is one.
+func (st *passState) attention(i int, q, k, v *Node, scale float64) *Node {
+	if st.cache != nil {
+		zero := ScalarZero(q.Graph(), dtypes.Int32)
+		at := []*Node{zero, st.start, zero, zero}
+		k = DynamicUpdateSlice(st.cache.Keys[i], ConvertDType(k, st.cache.Keys[i].DType()), at)
+		v = DynamicUpdateSlice(st.cache.Values[i], ConvertDType(v, st.cache.Values[i].DType()), at)
+		st.out.Keys = append(st.out.Keys, k)
+		st.out.Values = append(st.out.Values, v)
+		k, v = ConvertDType(k, q.DType()), ConvertDType(v, q.DType())
+	}
+	var hook func(*Node) *Node
+	if h := st.opts.Hooks.AttentionProbs; h != nil {
+		hook = func(p *Node) *Node { return h(i, p) }
+	}
+	return attend(q, k, v, st.bias, scale, hook)
+}
+
+// defaultScale is 1/√D.
+func defaultScale(headDim int) float64 { return 1 / math.Sqrt(float64(headDim)) }
+
+// splitHeads reshapes [B, T, n·D] into [B, T, n, D].
+func splitHeads(x *Node, n, d int) *Node {
+	dims := x.Shape().Dimensions
+	return Reshape(x, dims[0], dims[1], n, d)
+}
