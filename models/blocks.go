@@ -141,9 +141,9 @@ func ropeCosSin(positions *Node, invFreq []float64) (cos, sin *Node) {
 	for i, f := range invFreq {
 		inv32[i] = float32(f)
 	}
-	pos := ConvertDType(positions, dtypes.Float32)                   // [B, T]
+	pos := ConvertDType(positions, dtypes.Float32)                          // [B, T]
 	freqs := Mul(InsertAxes(pos, -1), ExpandLeftToRank(Const(g, inv32), 3)) // [B, T, D/2]
-	emb := Concatenate([]*Node{freqs, freqs}, -1)                    // [B, T, D]
+	emb := Concatenate([]*Node{freqs, freqs}, -1)                           // [B, T, D]
 	return Cos(emb), Sin(emb)
 }
 
@@ -170,13 +170,13 @@ func attentionBias(start, keyMask *Node, T int, window int) *Node {
 	g := keyMask.Graph()
 	S := keyMask.Shape().Dimensions[1]
 	q := Add(Iota(g, shapesInt32(T, S), 0), ConvertDType(start, dtypes.Int32)) // [T, S] query slot
-	s := Iota(g, shapesInt32(T, S), 1)                                        // [T, S] key slot
+	s := Iota(g, shapesInt32(T, S), 1)                                         // [T, S] key slot
 	allowed := LessOrEqual(s, q)
 	if window > 0 {
 		allowed = And(allowed, LessThan(Sub(q, s), Scalar(g, dtypes.Int32, window)))
 	}
 	keys := GreaterThan(ConvertDType(keyMask, dtypes.Int32), Scalar(g, dtypes.Int32, 0)) // [B, S]
-	ok := And(InsertAxes(allowed, 0), InsertAxes(keys, 1))                             // [B, T, S]
+	ok := And(InsertAxes(allowed, 0), InsertAxes(keys, 1))                               // [B, T, S]
 	zero := ZerosLike(ConvertDType(ok, dtypes.Float32))
 	low := AddScalar(zero, -math.MaxFloat32)
 	return InsertAxes(Where(ok, zero, low), 1, 1) // [B, 1, 1, T, S]
@@ -193,9 +193,9 @@ func attend(q, k, v, bias *Node, scale float64, probsHook func(*Node) *Node) *No
 	K := k.Shape().Dimensions[2]
 	G := N / K
 	dt := q.DType()
-	qg := TransposeAllAxes(Reshape(q, B, T, K, G, D), 0, 2, 3, 1, 4) // [B, K, G, T, D]
-	kk := TransposeAllAxes(k, 0, 2, 1, 3)                            // [B, K, S, D]
-	vv := TransposeAllAxes(v, 0, 2, 1, 3)                            // [B, K, S, D]
+	qg := TransposeAllAxes(Reshape(q, B, T, K, G, D), 0, 2, 3, 1, 4)           // [B, K, G, T, D]
+	kk := TransposeAllAxes(k, 0, 2, 1, 3)                                      // [B, K, S, D]
+	vv := TransposeAllAxes(v, 0, 2, 1, 3)                                      // [B, K, S, D]
 	scores := DotGeneral(qg, []int{4}, []int{0, 1}, kk, []int{3}, []int{0, 1}) // [B, K, G, T, S]
 	scores = Add(MulScalar(ConvertDType(scores, dtypes.Float32), scale), bias)
 	probs := Softmax(scores, -1)
@@ -203,7 +203,7 @@ func attend(q, k, v, bias *Node, scale float64, probsHook func(*Node) *Node) *No
 		probs = probsHook(probs)
 	}
 	out := DotGeneral(ConvertDType(probs, dt), []int{4}, []int{0, 1}, vv, []int{2}, []int{0, 1}) // [B, K, G, T, D]
-	out = TransposeAllAxes(out, 0, 3, 1, 2, 4)                                                    // [B, T, K, G, D]
+	out = TransposeAllAxes(out, 0, 3, 1, 2, 4)                                                   // [B, T, K, G, D]
 	return Reshape(out, B, T, N*D)
 }
 
@@ -217,7 +217,7 @@ func causalLMLoss(logits, labels *Node) (loss, count *Node) {
 		z := Scalar(g, dtypes.Float32, 0)
 		return z, z
 	}
-	pred := SliceAxis(logits, 1, AxisRange(0, T-1))                                // [B, T-1, V]
+	pred := SliceAxis(logits, 1, AxisRange(0, T-1))                             // [B, T-1, V]
 	target := ConvertDType(SliceAxis(labels, 1, AxisRange(1, T)), dtypes.Int32) // [B, T-1]
 	nll, valid := tokenNLL(pred, target)
 	count = ReduceAllSum(valid)

@@ -7,9 +7,9 @@ import (
 	"testing"
 
 	"github.com/gomlx/compute"
+	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
-	. "github.com/gomlx/gomlx/core/graph"
 
 	"github.com/lethe-ml/lethe/internal/backend"
 	"github.com/lethe-ml/lethe/models/safetensors"

@@ -76,8 +76,8 @@ func topKRenormalized(p *Node, k int) *Node {
 	jIdx := Iota(g, shapesInt32(E, E), 1)
 	eIdx := Iota(g, shapesInt32(E, E), 0)
 	earlier := ExpandLeftToRank(LessThan(jIdx, eIdx), pe.Rank())
-	beats := Or(GreaterThan(pj, pe), And(Equal(pj, pe), earlier))            // [..., E, E]
-	rank := ReduceSum(ConvertDType(beats, dtypes.Float32), -1)                // [..., E]
+	beats := Or(GreaterThan(pj, pe), And(Equal(pj, pe), earlier)) // [..., E, E]
+	rank := ReduceSum(ConvertDType(beats, dtypes.Float32), -1)    // [..., E]
 	keep := ConvertDType(LessThan(rank, Scalar(g, dtypes.Float32, float64(k))), dtypes.Float32)
 	kept := Mul(p, keep)
 	return Div(kept, ReduceAndKeep(kept, ReduceSum, -1))

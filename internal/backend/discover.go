@@ -19,7 +19,9 @@ func Discover() (plugin string, env map[string]string, why string) {
 		for n := range plugins {
 			names = append(names, n)
 		}
-		sort.Slice(names, func(i, j int) bool { return pluginRank(names[i]) < pluginRank(names[j]) || pluginRank(names[i]) == pluginRank(names[j]) && names[i] < names[j] })
+		sort.Slice(names, func(i, j int) bool {
+			return pluginRank(names[i]) < pluginRank(names[j]) || pluginRank(names[i]) == pluginRank(names[j]) && names[i] < names[j]
+		})
 		best := names[0]
 		if !strings.HasPrefix(best, "cpu") {
 			return plugins[best], nil, "found PJRT plugin " + best + " at " + plugins[best]
