@@ -1,0 +1,71 @@
+package models
+
+import (
+	"context"
+	"path/filepath"
+	"slices"
+	"testing"
+)
+
+// TestGreedyMatchesTransformers checks greedy_ids (one prompt, 10 new
+// tokens, EOS suppressed) and batch_greedy_ids (two prompts, the second
+// left-padded by two, 8 new tokens) exactly, for every fixture.
+func TestGreedyMatchesTransformers(t *testing.T) {
+	b := testBackend(t)
+	for _, arch := range fixtureArchs {
+		t.Run(arch, func(t *testing.T) {
+			m := loadFixture(t, arch)
+			exp := loadExpected(t, arch)
+			gc, err := LoadGenerationConfig(filepath.Join("testdata", "hf", arch), m.Config)
+			if err != nil {
+				t.Fatal(err)
+			}
+			gen := NewGenerator(m, b)
+
+			prompt, _ := exp.ints(t, "prompt_ids")
+			want, _ := exp.ints(t, "greedy_ids")
+			cfg := gc
+			cfg.MaxNewTokens, cfg.MinNewTokens = 10, 10
+			out, err := gen.Generate(context.Background(), [][]int{toInts(prompt)}, GenerateOptions{Config: cfg})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := append(toInts(prompt), out.Tokens[0]...); !slices.Equal(got, toInts(want)) {
+				t.Errorf("greedy:\n got %v\nwant %v", got, toInts(want))
+			}
+
+			bp, shape := exp.ints(t, "batch_prompt_ids")
+			bm, _ := exp.ints(t, "batch_prompt_mask")
+			bwant, wshape := exp.ints(t, "batch_greedy_ids")
+			var prompts [][]int
+			for r := 0; r < shape[0]; r++ {
+				var p []int
+				for j := 0; j < shape[1]; j++ {
+					if bm[r*shape[1]+j] == 1 {
+						p = append(p, int(bp[r*shape[1]+j]))
+					}
+				}
+				prompts = append(prompts, p)
+			}
+			cfg.MaxNewTokens, cfg.MinNewTokens = 8, 8
+			bout, err := gen.Generate(context.Background(), prompts, GenerateOptions{Config: cfg})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for r := 0; r < shape[0]; r++ {
+				row := toInts(bwant[r*wshape[1] : (r+1)*wshape[1]])
+				if got := bout.Tokens[r]; !slices.Equal(got, row[shape[1]:]) {
+					t.Errorf("batch row %d:\n got %v\nwant %v", r, got, row[shape[1]:])
+				}
+			}
+		})
+	}
+}
+
+func toInts(xs []int32) []int {
+	out := make([]int, len(xs))
+	for i, x := range xs {
+		out[i] = int(x)
+	}
+	return out
+}
