@@ -11,6 +11,15 @@ import (
 
 func shapesInt32(dims ...int) shapes.Shape { return shapes.Make(dtypes.Int32, dims...) }
 
+// upcast converts x to float32 for the numerically delicate parts (norms,
+// softmax, loss), leaving float64 as it is (gradient checks run in float64).
+func upcast(x *Node) *Node {
+	if x.DType() == dtypes.Float64 {
+		return x
+	}
+	return ConvertDType(x, dtypes.Float32)
+}
+
 // Dimension letters used in shape comments:
 //
 //	B batch, T query tokens, S key slots (T without a cache), H hidden size,
@@ -40,12 +49,12 @@ func conv1D(x, w, b *Node) *Node {
 // whose product is taken in float32).
 func rmsNorm(x, w *Node, eps float64, onePlus bool) *Node {
 	dt := x.DType()
-	x32 := ConvertDType(x, dtypes.Float32)
+	x32 := upcast(x)
 	variance := ReduceAndKeep(Square(x32), ReduceMean, -1)
 	// 1/sqrt rather than Rsqrt, which has no gradient in GoMLX's Go backend.
 	normed := Div(x32, Sqrt(AddScalar(variance, eps)))
 	if onePlus {
-		scale := OnePlus(ConvertDType(w, dtypes.Float32))
+		scale := OnePlus(ConvertDType(w, x32.DType()))
 		return ConvertDType(Mul(normed, ExpandLeftToRank(scale, normed.Rank())), dt)
 	}
 	normed = ConvertDType(normed, dt)
@@ -56,7 +65,7 @@ func rmsNorm(x, w *Node, eps float64, onePlus bool) *Node {
 // computed in float32.
 func layerNorm(x, w, b *Node, eps float64) *Node {
 	dt := x.DType()
-	x32 := ConvertDType(x, dtypes.Float32)
+	x32 := upcast(x)
 	mean := ReduceAndKeep(x32, ReduceMean, -1)
 	centered := Sub(x32, mean)
 	variance := ReduceAndKeep(Square(centered), ReduceMean, -1)
@@ -197,7 +206,8 @@ func attend(q, k, v, bias *Node, scale float64, probsHook func(*Node) *Node) *No
 	kk := TransposeAllAxes(k, 0, 2, 1, 3)                                      // [B, K, S, D]
 	vv := TransposeAllAxes(v, 0, 2, 1, 3)                                      // [B, K, S, D]
 	scores := DotGeneral(qg, []int{4}, []int{0, 1}, kk, []int{3}, []int{0, 1}) // [B, K, G, T, S]
-	scores = Add(MulScalar(ConvertDType(scores, dtypes.Float32), scale), bias)
+	scores = upcast(scores)
+	scores = Add(MulScalar(scores, scale), ConvertDType(bias, scores.DType()))
 	probs := Softmax(scores, -1)
 	if probsHook != nil {
 		probs = probsHook(probs)
@@ -214,7 +224,7 @@ func causalLMLoss(logits, labels *Node) (loss, count *Node) {
 	T := logits.Shape().Dimensions[1]
 	g := logits.Graph()
 	if T < 2 {
-		z := Scalar(g, dtypes.Float32, 0)
+		z := Scalar(g, upcast(logits).DType(), 0)
 		return z, z
 	}
 	pred := SliceAxis(logits, 1, AxisRange(0, T-1))                             // [B, T-1, V]
@@ -231,8 +241,8 @@ func tokenNLL(logits, target *Node) (nll, valid *Node) {
 	dims := logits.Shape().Dimensions
 	B, T, V := dims[0], dims[1], dims[2]
 	g := logits.Graph()
-	logp := LogSoftmax(ConvertDType(logits, dtypes.Float32), -1) // [B, T, V]
-	valid = ConvertDType(GreaterOrEqual(target, Scalar(g, dtypes.Int32, 0)), dtypes.Float32)
+	logp := LogSoftmax(upcast(logits), -1) // [B, T, V]
+	valid = ConvertDType(GreaterOrEqual(target, Scalar(g, dtypes.Int32, 0)), logp.DType())
 	safe := Max(target, ZerosLike(target)) // -100 → 0, masked out below
 	rows := Iota(g, shapesInt32(B*T), 0)
 	flatIdx := Add(MulScalar(rows, V), Reshape(safe, B*T))

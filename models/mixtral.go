@@ -45,7 +45,7 @@ func mixtralWeights(c *Config) []weightSpec {
 func sparseMoE(st *passState, p string, h *Node) *Node {
 	c := st.m.Config
 	E, k := c.NumExperts, c.ExpertsPerToken
-	logits := ConvertDType(st.linear(p+"gate", h, false), dtypes.Float32) // [B, T, E]
+	logits := upcast(st.linear(p+"gate", h, false)) // [B, T, E]
 	probs := Softmax(logits, -1)
 	weights := topKRenormalized(probs, k) // [B, T, E], zero outside the top k
 	weights = ConvertDType(weights, h.DType())
@@ -77,8 +77,8 @@ func topKRenormalized(p *Node, k int) *Node {
 	eIdx := Iota(g, shapesInt32(E, E), 0)
 	earlier := ExpandLeftToRank(LessThan(jIdx, eIdx), pe.Rank())
 	beats := Or(GreaterThan(pj, pe), And(Equal(pj, pe), earlier)) // [..., E, E]
-	rank := ReduceSum(ConvertDType(beats, dtypes.Float32), -1)    // [..., E]
-	keep := ConvertDType(LessThan(rank, Scalar(g, dtypes.Float32, float64(k))), dtypes.Float32)
+	rank := ReduceSum(ConvertDType(beats, dtypes.Int32), -1)      // [..., E]
+	keep := ConvertDType(LessThan(rank, Scalar(g, dtypes.Int32, k)), p.DType())
 	kept := Mul(p, keep)
 	return Div(kept, ReduceAndKeep(kept, ReduceSum, -1))
 }
