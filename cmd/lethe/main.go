@@ -8,9 +8,15 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
+
+	"github.com/lethe-ml/lethe/internal/backend"
 )
 
 func main() {
+	// A CUDA plugin found in a Python environment needs its libraries on
+	// LD_LIBRARY_PATH before the process starts: re-execute if so.
+	backend.ReexecWithPluginEnv(backend.Resolve(backendFlag(os.Args[1:])))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	root := newRootCmd(os.Stdin, os.Stdout, os.Stderr)
@@ -18,4 +24,17 @@ func main() {
 		fmt.Fprintln(os.Stderr, "lethe:", err)
 		os.Exit(1)
 	}
+}
+
+// backendFlag finds --backend in the arguments before cobra parses them.
+func backendFlag(args []string) string {
+	for i, a := range args {
+		if v, ok := strings.CutPrefix(a, "--backend="); ok {
+			return v
+		}
+		if a == "--backend" && i+1 < len(args) {
+			return args[i+1]
+		}
+	}
+	return ""
 }

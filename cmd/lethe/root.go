@@ -22,6 +22,11 @@ func newRootCmd(in io.Reader, out, errOut io.Writer) *cobra.Command {
 		newVersionCmd(),
 		newTokenizeCmd(),
 		newDataCmd(),
+		newGenerateCmd(),
+		newScoreCmd(),
+		newInspectCmd(),
+		newSetupCmd(),
+		newBenchCmd(),
 	)
 	return root
 }

@@ -1,0 +1,62 @@
+package models
+
+import (
+	"context"
+	"math"
+	"testing"
+)
+
+// TestScoreMatchesLoss checks that per-token log-probabilities reproduce
+// transformers' loss (the mean NLL over all 22 predicted tokens), that
+// labels select the scored tokens, and that batching changes nothing.
+func TestScoreMatchesLoss(t *testing.T) {
+	b := testBackend(t)
+	for _, arch := range []string{"llama", "gpt2", "mixtral"} {
+		m := loadFixture(t, arch)
+		exp := loadExpected(t, arch)
+		ids32, shape := exp.ints(t, "input_ids")
+		ids := [][]int{toInts(ids32[:shape[1]]), toInts(ids32[shape[1]:])}
+		s := NewScorer(m, b)
+		scores, err := s.Score(context.Background(), ids, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum, n := 0.0, 0
+		for _, sc := range scores {
+			if sc.Tokens != 11 || len(sc.LogProbs) != 11 {
+				t.Fatalf("%s: %d tokens scored, want 11", arch, sc.Tokens)
+			}
+			for _, lp := range sc.LogProbs {
+				sum -= lp
+			}
+			n += sc.Tokens
+		}
+		want := float64(exp.floats(t, "loss")[0])
+		if got := sum / float64(n); math.Abs(got-want) > 1e-5 {
+			t.Errorf("%s: mean NLL %.7f, transformers' loss %.7f", arch, got, want)
+		}
+		// One sequence at a time, and only the second half scored.
+		s.BatchSize = 1
+		labels := make([][]int, 2)
+		for r := range ids {
+			labels[r] = append([]int(nil), ids[r]...)
+			for j := 0; j < 6; j++ {
+				labels[r][j] = IgnoreIndex
+			}
+		}
+		half, err := s.Score(context.Background(), ids, labels)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for r := range ids {
+			if half[r].Tokens != 6 {
+				t.Fatalf("%s: %d tokens with labels, want 6", arch, half[r].Tokens)
+			}
+			for j, lp := range half[r].LogProbs {
+				if d := math.Abs(lp - scores[r].LogProbs[5+j]); d > 1e-5 {
+					t.Errorf("%s: row %d token %d: %g alone vs %g in a batch", arch, r, j, lp, scores[r].LogProbs[5+j])
+				}
+			}
+		}
+	}
+}
