@@ -3,6 +3,7 @@ package models
 import (
 	"fmt"
 	"math"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -20,10 +21,15 @@ import (
 var fixtureArchs = []string{"llama", "llama3_rope", "qwen2", "qwen3", "mistral", "gemma", "mixtral", "gpt2"}
 
 // testBackend is the Go backend with sequential ops (errors come back as
-// errors rather than crashing a worker goroutine).
+// errors rather than crashing a worker goroutine), or the backend named by
+// $LETHE_TEST_BACKEND (e.g. "xla:cuda,tf32=false" on a GPU machine).
 func testBackend(t testing.TB) compute.Backend {
 	t.Helper()
-	b, _, err := backend.New("go:ops_sequential")
+	spec := os.Getenv("LETHE_TEST_BACKEND")
+	if spec == "" {
+		spec = "go:ops_sequential"
+	}
+	b, _, err := backend.New(spec)
 	if err != nil {
 		t.Fatal(err)
 	}
