@@ -262,7 +262,7 @@ func TestConversionsMatchTorch(t *testing.T) {
 // copying fast path.
 func TestDecodeWithoutFastPath(t *testing.T) {
 	f := mustOpen(t, "testdata/torch_casts.safetensors")
-	e := mustOpen(t, "testdata/llama/expected.safetensors")
+	e := mustOpen(t, "../testdata/hf/llama/expected.safetensors")
 	fast32, _ := f.Float32("f32")
 	fast64, _ := f.Float64("f64")
 	fastIDs, _ := e.Int64("input_ids")

@@ -52,7 +52,7 @@ func TestFixtureLlamaModelMatchesManifest(t *testing.T) {
 	if len(want) != 21 {
 		t.Fatalf("manifest lists %d llama tensors, want 21", len(want))
 	}
-	f := mustOpen(t, "testdata/llama/model.safetensors")
+	f := mustOpen(t, "../testdata/hf/llama/model.safetensors")
 	names := f.Names()
 	wantNames := make([]string, 0, len(want))
 	for n := range want {
@@ -76,7 +76,7 @@ func TestFixtureLlamaModelMatchesManifest(t *testing.T) {
 		}
 		total += info.Size
 	}
-	st, _ := os.Stat("testdata/llama/model.safetensors")
+	st, _ := os.Stat("../testdata/hf/llama/model.safetensors")
 	if hdr := int64(2136); st.Size() != 8+hdr+total {
 		t.Errorf("file is %d bytes, want 8 + %d + %d", st.Size(), hdr, total)
 	}
@@ -86,7 +86,7 @@ func TestFixtureLlamaModelMatchesManifest(t *testing.T) {
 }
 
 func TestFixtureLlamaValues(t *testing.T) {
-	f := mustOpen(t, "testdata/llama/model.safetensors")
+	f := mustOpen(t, "../testdata/hf/llama/model.safetensors")
 	tests := []struct {
 		name  string
 		first []uint32 // float32 bits of the first elements
@@ -123,11 +123,11 @@ func TestFixtureLlamaValues(t *testing.T) {
 	}
 	// An integer getter on float data is an ErrDType naming file and tensor.
 	_, err := f.Int64("model.norm.weight")
-	wantErr(t, err, ErrDType, "testdata/llama/model.safetensors", `"model.norm.weight"`, "F32 to int64")
+	wantErr(t, err, ErrDType, "../testdata/hf/llama/model.safetensors", `"model.norm.weight"`, "F32 to int64")
 }
 
 func TestFixtureExpected(t *testing.T) {
-	f := mustOpen(t, "testdata/llama/expected.safetensors")
+	f := mustOpen(t, "../testdata/hf/llama/expected.safetensors")
 	if md := f.Metadata(); md != nil {
 		t.Errorf("Metadata() = %v, want nil (saved without metadata)", md)
 	}
@@ -174,7 +174,7 @@ func TestFixtureExpected(t *testing.T) {
 
 func TestFixtureLoraAdapter(t *testing.T) {
 	want := loadManifest(t).Models["llama"].Lora.AdapterKeys
-	f := mustOpen(t, "testdata/llama/lora/adapter_model.safetensors")
+	f := mustOpen(t, "../testdata/hf/llama/lora/adapter_model.safetensors")
 	// The manifest lists the first 12 keys (sorted); the adapter has 2 layers
 	// × 7 projections × (A, B).
 	names := f.Names()
@@ -211,9 +211,9 @@ func TestFixtureLoraAdapter(t *testing.T) {
 // Python wrote, byte for byte, whatever order the tensors are passed in.
 func TestRewriteFixturesByteIdentical(t *testing.T) {
 	for _, path := range []string{
-		"testdata/llama/model.safetensors",
-		"testdata/llama/expected.safetensors",
-		"testdata/llama/lora/adapter_model.safetensors",
+		"../testdata/hf/llama/model.safetensors",
+		"../testdata/hf/llama/expected.safetensors",
+		"../testdata/hf/llama/lora/adapter_model.safetensors",
 		"testdata/torch_casts.safetensors", // hand-written by gen_torch_casts.py
 	} {
 		t.Run(filepath.Base(filepath.Dir(path))+"/"+filepath.Base(path), func(t *testing.T) {
@@ -255,7 +255,7 @@ func TestRewriteFixturesByteIdentical(t *testing.T) {
 }
 
 func TestOpenDirSingleFileFixture(t *testing.T) {
-	c, err := OpenDir("testdata/llama")
+	c, err := OpenDir("../testdata/hf/llama")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -263,7 +263,7 @@ func TestOpenDirSingleFileFixture(t *testing.T) {
 	if len(c.Names()) != 21 || c.IndexMetadata() != nil {
 		t.Errorf("%d names, index metadata %v", len(c.Names()), c.IndexMetadata())
 	}
-	if p, ok := c.File("model.norm.weight"); !ok || p != filepath.Join("testdata/llama", SingleFileName) {
+	if p, ok := c.File("model.norm.weight"); !ok || p != filepath.Join("../testdata/hf/llama", SingleFileName) {
 		t.Errorf("File = %q, %v", p, ok)
 	}
 	v, err := c.Float32("model.norm.weight")
@@ -274,5 +274,5 @@ func TestOpenDirSingleFileFixture(t *testing.T) {
 		t.Errorf("Metadata = %v", md)
 	}
 	_, err = c.Bytes("nope")
-	wantErr(t, err, ErrNotFound, `"nope"`, "testdata/llama")
+	wantErr(t, err, ErrNotFound, `"nope"`, "../testdata/hf/llama")
 }

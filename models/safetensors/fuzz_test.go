@@ -32,7 +32,7 @@ func FuzzParseHeader(f *testing.F) {
 			}
 		}
 	}
-	if raw, err := os.ReadFile("testdata/llama/lora/adapter_model.safetensors"); err == nil {
+	if raw, err := os.ReadFile("../testdata/hf/llama/lora/adapter_model.safetensors"); err == nil {
 		n := binary.LittleEndian.Uint64(raw)
 		f.Add(raw[8:8+n], uint32(len(raw)-8-int(n)))
 	}

@@ -270,7 +270,7 @@ func TestFileAccessErrors(t *testing.T) {
 // The ReadAt fallback (platforms without mmap) reads the same bytes as the
 // memory map.
 func TestReadAtFallbackMatchesMmap(t *testing.T) {
-	const path = "testdata/llama/expected.safetensors"
+	const path = "../testdata/hf/llama/expected.safetensors"
 	osf, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
