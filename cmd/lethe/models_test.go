@@ -109,3 +109,26 @@ func TestInspectCLI(t *testing.T) {
 		t.Errorf("inspect: %+v, want %d parameters", r, want)
 	}
 }
+
+func TestBenchCLI(t *testing.T) {
+	out, err := runCLI(t, "", "bench", "--config", "tiny", "--backend", "go", "--batch", "2", "--prompt-len", "8",
+		"--new-tokens", "4", "--repeats", "1", "--no-cache", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r struct {
+		Model     string  `json:"model"`
+		Batch     int     `json:"batch"`
+		Prefill   float64 `json:"prefill_tokens_per_s"`
+		Decode    float64 `json:"decode_tokens_per_s"`
+		Generate  float64 `json:"generate_tokens_per_s"`
+		NoCache   float64 `json:"decode_no_cache_tokens_per_s"`
+		NewTokens int     `json:"new_tokens"`
+	}
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("%v in %q", err, out)
+	}
+	if r.Model != "tiny" || r.Batch != 2 || r.NewTokens != 4 || !(r.Prefill > 0 && r.Decode > 0 && r.Generate > 0 && r.NoCache > 0) {
+		t.Errorf("bench: %+v", r)
+	}
+}
