@@ -6,9 +6,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/nikolalohinski/gonja/v2/exec"
+	"github.com/lethe-ml/lethe/internal/pyjson"
 )
 
 // jsonOptions are the arguments of Python's json.dumps that transformers'
@@ -47,7 +47,7 @@ func writeJSON(b *strings.Builder, v *exec.Value, opts jsonOptions, level int) e
 	case v.IsFloat():
 		b.WriteString(pyJSONFloat(v.Float()))
 	case v.IsString():
-		writeJSONString(b, v.String(), opts.ensureASCII)
+		pyjson.WriteString(b, v.String(), opts.ensureASCII)
 	case v.IsList():
 		n := v.Len()
 		if n == 0 {
@@ -86,7 +86,7 @@ func writeJSON(b *strings.Builder, v *exec.Value, opts jsonOptions, level int) e
 		b.WriteByte('{')
 		for n, i := range order {
 			writeSeparator(b, opts, level+1, n == 0)
-			writeJSONString(b, keys[i], opts.ensureASCII)
+			pyjson.WriteString(b, keys[i], opts.ensureASCII)
 			b.WriteString(opts.keySep)
 			if err := writeJSON(b, pairs[i].Value, opts, level+1); err != nil {
 				return err
@@ -162,54 +162,6 @@ func asDict(v *exec.Value) (*exec.Dict, bool) {
 		return &d, true
 	}
 	return nil, false
-}
-
-// writeJSONString writes s as a JSON string literal the way Python's json
-// module does: ", \, and control characters escaped (\n, \r, \t, \b, \f by
-// name, others as \u00XX), and with ensureASCII every non-ASCII character as
-// \uXXXX (surrogate pairs above U+FFFF).
-func writeJSONString(b *strings.Builder, s string, ensureASCII bool) {
-	const hex = "0123456789abcdef"
-	u4 := func(r rune) {
-		b.WriteString(`\u`)
-		for shift := 12; shift >= 0; shift -= 4 {
-			b.WriteByte(hex[(r>>shift)&0xF])
-		}
-	}
-	b.WriteByte('"')
-	for i := 0; i < len(s); {
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == '"':
-			b.WriteString(`\"`)
-		case r == '\\':
-			b.WriteString(`\\`)
-		case r == '\n':
-			b.WriteString(`\n`)
-		case r == '\r':
-			b.WriteString(`\r`)
-		case r == '\t':
-			b.WriteString(`\t`)
-		case r == '\b':
-			b.WriteString(`\b`)
-		case r == '\f':
-			b.WriteString(`\f`)
-		case r < 0x20:
-			u4(r)
-		case ensureASCII && r >= 0x7f:
-			if r > 0xFFFF {
-				r -= 0x10000
-				u4(0xD800 | (r>>10)&0x3FF)
-				u4(0xDC00 | r&0x3FF)
-			} else {
-				u4(r)
-			}
-		default:
-			b.WriteString(s[i : i+size])
-		}
-		i += size
-	}
-	b.WriteByte('"')
 }
 
 // pyJSONFloat formats f as json.dumps does: repr(f), with NaN, Infinity and

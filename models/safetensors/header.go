@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/lethe-ml/lethe/internal/pyjson"
 )
 
 // MaxHeaderSize is the largest JSON header the Rust crate accepts (and this
@@ -415,7 +417,7 @@ func encodeHeader(entries []headerEntry, metadata map[string]string) ([]byte, er
 	b.WriteByte('{')
 	first := true
 	if metadata != nil {
-		writeJSONString(&b, metadataKey)
+		pyjson.WriteString(&b, metadataKey, false)
 		b.WriteString(":{")
 		keys := make([]string, 0, len(metadata))
 		for k := range metadata {
@@ -426,9 +428,9 @@ func encodeHeader(entries []headerEntry, metadata map[string]string) ([]byte, er
 			if i > 0 {
 				b.WriteByte(',')
 			}
-			writeJSONString(&b, k)
+			pyjson.WriteString(&b, k, false)
 			b.WriteByte(':')
-			writeJSONString(&b, metadata[k])
+			pyjson.WriteString(&b, metadata[k], false)
 		}
 		b.WriteByte('}')
 		first = false
@@ -440,7 +442,7 @@ func encodeHeader(entries []headerEntry, metadata map[string]string) ([]byte, er
 			b.WriteByte(',')
 		}
 		first = false
-		writeJSONString(&b, e.name)
+		pyjson.WriteString(&b, e.name, false)
 		b.WriteString(`:{"dtype":"`)
 		b.WriteString(e.dtype.String())
 		b.WriteString(`","shape":[`)
@@ -468,43 +470,4 @@ func encodeHeader(entries []headerEntry, metadata map[string]string) ([]byte, er
 		return nil, fmt.Errorf("header is %d bytes, more than the format's limit of %d", b.Len(), MaxHeaderSize)
 	}
 	return b.Bytes(), nil
-}
-
-// writeJSONString writes s as serde_json does: only '"', '\\' and control
-// characters below 0x20 are escaped (\b \t \n \f \r short, others as \u00xx
-// with lowercase hex); everything else, non-ASCII included, is written as
-// is. s must be valid UTF-8.
-func writeJSONString(b *bytes.Buffer, s string) {
-	const hex = "0123456789abcdef"
-	b.WriteByte('"')
-	start := 0
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		var esc string
-		switch {
-		case c == '"':
-			esc = `\"`
-		case c == '\\':
-			esc = `\\`
-		case c == '\b':
-			esc = `\b`
-		case c == '\t':
-			esc = `\t`
-		case c == '\n':
-			esc = `\n`
-		case c == '\f':
-			esc = `\f`
-		case c == '\r':
-			esc = `\r`
-		case c < 0x20:
-			esc = `\u00` + string(hex[c>>4]) + string(hex[c&0xf])
-		default:
-			continue
-		}
-		b.WriteString(s[start:i])
-		b.WriteString(esc)
-		start = i + 1
-	}
-	b.WriteString(s[start:])
-	b.WriteByte('"')
 }

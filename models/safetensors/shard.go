@@ -13,7 +13,8 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
-	"unicode/utf16"
+
+	"github.com/lethe-ml/lethe/internal/pyjson"
 )
 
 // File names of a Hugging Face checkpoint directory, as transformers'
@@ -494,9 +495,9 @@ func encodeIndex(totalParams, totalSize int64, weightMap map[string]string) []by
 			b.WriteByte(',')
 		}
 		b.WriteString("\n    ")
-		writePyJSONString(&b, k)
+		pyjson.WriteString(&b, k, true)
 		b.WriteString(": ")
-		writePyJSONString(&b, weightMap[k])
+		pyjson.WriteString(&b, weightMap[k], true)
 	}
 	if len(weightMap) > 0 {
 		b.WriteString("\n  }")
@@ -505,46 +506,4 @@ func encodeIndex(totalParams, totalSize int64, weightMap map[string]string) []by
 	}
 	b.WriteString("\n}\n")
 	return b.Bytes()
-}
-
-// writePyJSONString writes s as Python's json module does with
-// ensure_ascii=True: '"' and '\\' escaped, \b \f \n \r \t short, every
-// other character outside ' '..'~' as \uxxxx (lowercase hex), characters
-// beyond the BMP as surrogate pairs.
-func writePyJSONString(b *bytes.Buffer, s string) {
-	const hex = "0123456789abcdef"
-	u := func(r rune) {
-		b.WriteString(`\u`)
-		for shift := 12; shift >= 0; shift -= 4 {
-			b.WriteByte(hex[(r>>shift)&0xf])
-		}
-	}
-	b.WriteByte('"')
-	for _, r := range s {
-		switch {
-		case r == '"':
-			b.WriteString(`\"`)
-		case r == '\\':
-			b.WriteString(`\\`)
-		case r == '\b':
-			b.WriteString(`\b`)
-		case r == '\f':
-			b.WriteString(`\f`)
-		case r == '\n':
-			b.WriteString(`\n`)
-		case r == '\r':
-			b.WriteString(`\r`)
-		case r == '\t':
-			b.WriteString(`\t`)
-		case r >= ' ' && r <= '~':
-			b.WriteByte(byte(r))
-		case r > 0xffff:
-			r1, r2 := utf16.EncodeRune(r)
-			u(r1)
-			u(r2)
-		default:
-			u(r)
-		}
-	}
-	b.WriteByte('"')
 }
