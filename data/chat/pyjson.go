@@ -7,8 +7,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/nikolalohinski/gonja/v2/exec"
 	"github.com/lethe-ml/lethe/internal/pyjson"
+	"github.com/nikolalohinski/gonja/v2/exec"
 )
 
 // jsonOptions are the arguments of Python's json.dumps that transformers'
