@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/gomlx/compute/dtypes"
+
+	"github.com/lethe-ml/lethe/models/safetensors"
 )
 
 func TestParseConfigErrors(t *testing.T) {
@@ -129,3 +131,51 @@ func TestBFloat16(t *testing.T) {
 }
 
 func pow(a, b float64) float64 { return math.Pow(a, b) }
+
+// TestFloat16Checkpoint converts the llama fixture's weights to float16 and
+// loads them: they are converted on load and the loss stays within float16
+// precision of the float32 reference.
+func TestFloat16Checkpoint(t *testing.T) {
+	src := filepath.Join("testdata", "hf", "llama")
+	f, err := safetensors.Open(filepath.Join(src, "model.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var ts []safetensors.Tensor
+	for _, name := range f.Names() {
+		vals, err := f.Float32(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, _ := f.Info(name)
+		tt, err := safetensors.FromFloat32(name, info.Shape, vals, safetensors.F16)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ts = append(ts, tt)
+	}
+	dir := t.TempDir()
+	if err := safetensors.Write(filepath.Join(dir, "model.safetensors"), ts, map[string]string{"format": "pt"}); err != nil {
+		t.Fatal(err)
+	}
+	cfg, _ := os.ReadFile(filepath.Join(src, "config.json"))
+	os.WriteFile(filepath.Join(dir, "config.json"), cfg, 0o644)
+	m, err := Load(dir, LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := m.Param("model.norm.weight"); v.DType() != dtypes.Float32 {
+		t.Fatalf("weights stored as %s, want float32", v.DType())
+	}
+	exp := loadExpected(t, "llama")
+	ids32, shape := exp.ints(t, "input_ids")
+	scores, err := NewScorer(m, testBackend(t)).Score(context.Background(), [][]int{toInts(ids32[:shape[1]]), toInts(ids32[shape[1]:])}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := (scores[0].Loss + scores[1].Loss) / 2
+	if want := float64(exp.floats(t, "loss")[0]); math.Abs(got-want) > 5e-3 {
+		t.Errorf("float16 checkpoint loss %.5f, float32 reference %.5f", got, want)
+	}
+}
