@@ -24,15 +24,17 @@ import (
 //
 // The cache is a fixed buffer [B, S, K, D] per layer updated in place with
 // DynamicUpdateSlice, so it runs on every backend, the pure-Go one
-// included. A Generator is safe for concurrent use.
+// included. Backends that embed weights in compiled graphs (GoMLX's Go
+// backend does, which makes inference much faster) see the weights of the
+// moment of compilation: after changing weights, call Model.WeightsChanged
+// and the Generator recompiles. A Generator is safe for concurrent use.
 type Generator struct {
 	m       *Model
 	backend compute.Backend
 
-	once          sync.Once
+	mu            sync.Mutex // serialises compilation and executions
 	prefill, step *model.Exec
-	err           error
-	mu            sync.Mutex // serialises executions
+	version       uint64 // Model.version the execs were built for
 }
 
 // NewGenerator returns a generator for m on backend.
@@ -80,9 +82,21 @@ const (
 	minCacheBucket  = 32
 )
 
+// compile builds the executors, again when the weights changed. It is
+// called with gen.mu held.
 func (gen *Generator) compile() error {
-	gen.once.Do(func() {
-		m := gen.m
+	m := gen.m
+	if v := m.version.Load(); gen.prefill == nil || gen.version != v {
+		if gen.prefill != nil {
+			gen.prefill.Finalize()
+			gen.step.Finalize()
+		}
+		gen.version = v
+	} else {
+		return nil
+	}
+	{
+		var err error
 		L := m.Config.NumLayers
 		K, D := m.Config.NumKVHeads, m.Config.HeadDim
 		if m.Config.Family == FamilyGPT2 {
@@ -90,7 +104,7 @@ func (gen *Generator) compile() error {
 		}
 		// Prompt pass: ids, positions [B, T], mask [B, S] -> last logits,
 		// caches.
-		gen.prefill, gen.err = model.NewExec(gen.backend, m.Store, func(_ *model.Scope, in []*Node) []*Node {
+		gen.prefill, err = model.NewExec(gen.backend, m.Store, func(_ *model.Scope, in []*Node) []*Node {
 			ids, pos, mask := in[0], in[1], in[2]
 			g := ids.Graph()
 			B, S := mask.Shape().Dimensions[0], mask.Shape().Dimensions[1]
@@ -105,12 +119,13 @@ func (gen *Generator) compile() error {
 			res = append(res, out.Cache.Keys...)
 			return append(res, out.Cache.Values...)
 		})
-		if gen.err != nil {
-			return
+		if err != nil {
+			gen.prefill = nil
+			return err
 		}
 		// One step: ids, positions [B, 1], mask [B, S], start, caches ->
 		// logits, caches.
-		gen.step, gen.err = model.NewExec(gen.backend, m.Store, func(_ *model.Scope, in []*Node) []*Node {
+		gen.step, err = model.NewExec(gen.backend, m.Store, func(_ *model.Scope, in []*Node) []*Node {
 			ids, pos, mask, start := in[0], in[1], in[2], in[3]
 			cache := &Cache{Keys: in[4 : 4+L], Values: in[4+L : 4+2*L]}
 			out := m.Forward(Inputs{IDs: ids, Positions: pos, Mask: mask, Start: start, Cache: cache}, Options{LastTokenOnly: true})
@@ -118,8 +133,12 @@ func (gen *Generator) compile() error {
 			res = append(res, out.Cache.Keys...)
 			return append(res, out.Cache.Values...)
 		})
-	})
-	return gen.err
+		if err != nil {
+			gen.prefill = nil
+			return err
+		}
+	}
+	return nil
 }
 
 // Generate continues every prompt (token ids, without padding) and returns
@@ -130,6 +149,8 @@ func (gen *Generator) Generate(ctx context.Context, prompts [][]int, opts Genera
 	if len(prompts) == 0 {
 		return &Generation{}, nil
 	}
+	gen.mu.Lock()
+	defer gen.mu.Unlock()
 	if err := gen.compile(); err != nil {
 		return nil, fmt.Errorf("generate: %w", err)
 	}
@@ -201,8 +222,6 @@ func (gen *Generator) Generate(ctx context.Context, prompts [][]int, opts Genera
 	}
 	out := &Generation{Tokens: make([][]int, B)}
 
-	gen.mu.Lock()
-	defer gen.mu.Unlock()
 	res, err := gen.prefill.Call(
 		tensors.FromFlatDataAndDimensions(ids, B, T),
 		tensors.FromFlatDataAndDimensions(pos, B, T),

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync/atomic"
 
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/shapes"
@@ -33,7 +34,15 @@ type Model struct {
 	params map[string]*model.Variable
 	// order is the tensors' order in weightSpecs (the state_dict order).
 	order []string
+	// version counts WeightsChanged calls; compiled generators and scorers
+	// rebuild when it moves.
+	version atomic.Uint64
 }
+
+// WeightsChanged tells the model's Generators and Scorers that its weights
+// were changed (by training, merging an adapter, ...): backends that embed
+// weights in compiled graphs then recompile.
+func (m *Model) WeightsChanged() { m.version.Add(1) }
 
 // LoadOptions configures Load and New.
 type LoadOptions struct {

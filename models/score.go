@@ -32,9 +32,8 @@ type Score struct {
 type Scorer struct {
 	m       *Model
 	backend compute.Backend
-	once    sync.Once
 	exec    *model.Exec
-	err     error
+	version uint64 // Model.version exec was built for
 	mu      sync.Mutex
 	// BatchSize is how many sequences run together [8].
 	BatchSize int
@@ -53,17 +52,25 @@ func (s *Scorer) Score(ctx context.Context, ids [][]int, labels [][]int) ([]Scor
 	if labels != nil && len(labels) != len(ids) {
 		return nil, fmt.Errorf("score: %d label rows for %d sequences", len(labels), len(ids))
 	}
-	s.once.Do(func() {
-		s.exec, s.err = model.NewExec(s.backend, s.m.Store, func(_ *model.Scope, ids, mask, labels *Node) (*Node, *Node) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if v := s.m.version.Load(); s.exec == nil || s.version != v {
+		if s.exec != nil {
+			s.exec.Finalize()
+		}
+		var err error
+		s.version = v
+		s.exec, err = model.NewExec(s.backend, s.m.Store, func(_ *model.Scope, ids, mask, labels *Node) (*Node, *Node) {
 			out := s.m.Forward(Inputs{IDs: ids, Mask: mask}, Options{})
 			T := ids.Shape().Dimensions[1]
 			target := ConvertDType(SliceAxis(labels, 1, AxisRange(1, T)), dtypes.Int32)
 			nll, valid := tokenNLL(SliceAxis(out.Logits, 1, AxisRange(0, T-1)), target)
 			return ConvertDType(Neg(nll), dtypes.Float32), ConvertDType(valid, dtypes.Float32)
 		})
-	})
-	if s.err != nil {
-		return nil, fmt.Errorf("score: %w", s.err)
+		if err != nil {
+			s.exec = nil
+			return nil, fmt.Errorf("score: %w", err)
+		}
 	}
 	V := s.m.Config.VocabSize
 	out := make([]Score, len(ids))
@@ -106,10 +113,8 @@ func (s *Scorer) Score(ctx context.Context, ids [][]int, labels [][]int) ([]Scor
 				}
 			}
 		}
-		s.mu.Lock()
 		res, err := s.exec.Call(tensors.FromFlatDataAndDimensions(idT, B, T),
 			tensors.FromFlatDataAndDimensions(maskT, B, T), tensors.FromFlatDataAndDimensions(labT, B, T))
-		s.mu.Unlock()
 		if err != nil {
 			return nil, fmt.Errorf("score: %w", err)
 		}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"math"
 	"testing"
+
+	"github.com/gomlx/gomlx/core/tensors"
 )
 
 // TestScoreMatchesLoss checks that per-token log-probabilities reproduce
@@ -57,6 +59,32 @@ func TestScoreMatchesLoss(t *testing.T) {
 					t.Errorf("%s: row %d token %d: %g alone vs %g in a batch", arch, r, j, lp, scores[r].LogProbs[5+j])
 				}
 			}
+		}
+	}
+}
+
+// TestWeightsChanged checks that a Scorer compiled before a weight change
+// sees the new weights once WeightsChanged is called (the Go backend embeds
+// weights in compiled graphs).
+func TestWeightsChanged(t *testing.T) {
+	m := loadFixture(t, "llama")
+	s := NewScorer(m, testBackend(t))
+	ids := [][]int{{5, 6, 7, 8}}
+	before, err := s.Score(context.Background(), ids, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, _ := m.Param("lm_head.weight")
+	v.MustSetValue(tensors.FromFlatDataAndDimensions(make([]float32, 320*64), 320, 64))
+	m.WeightsChanged()
+	after, err := s.Score(context.Background(), ids, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := -math.Log(320) // zero logits: uniform over the vocabulary
+	for i, lp := range after[0].LogProbs {
+		if math.Abs(lp-want) > 1e-5 || math.Abs(before[0].LogProbs[i]-want) < 1e-3 {
+			t.Errorf("token %d: log-prob %g before, %g after, want %g after", i, before[0].LogProbs[i], lp, want)
 		}
 	}
 }
