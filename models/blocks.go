@@ -192,28 +192,26 @@ func attentionBias(start, keyMask *Node, T int, window int) *Node {
 }
 
 // attend is eager scaled dot-product attention with grouped query heads.
-// q [B, T, N, D]; k, v [B, S, K, D]; bias [B, 1, 1, T, S]. Scores and
+// q [B, T, N, D]; k, v [B, K, S, D] (the cache layout); bias [B, 1, 1, T, S]. Scores and
 // probabilities are float32 (softmax in bf16 is not available on every
 // backend, and transformers upcasts too). probsHook, when set, sees the
 // probabilities [B, K, G, T, S] (the dropout site). Returns [B, T, N·D].
 func attend(q, k, v, bias *Node, scale float64, probsHook func(*Node) *Node) *Node {
 	dims := q.Shape().Dimensions
 	B, T, N, D := dims[0], dims[1], dims[2], dims[3]
-	K := k.Shape().Dimensions[2]
+	K := k.Shape().Dimensions[1]
 	G := N / K
 	dt := q.DType()
-	qg := TransposeAllAxes(Reshape(q, B, T, K, G, D), 0, 2, 3, 1, 4)           // [B, K, G, T, D]
-	kk := TransposeAllAxes(k, 0, 2, 1, 3)                                      // [B, K, S, D]
-	vv := TransposeAllAxes(v, 0, 2, 1, 3)                                      // [B, K, S, D]
-	scores := DotGeneral(qg, []int{4}, []int{0, 1}, kk, []int{3}, []int{0, 1}) // [B, K, G, T, S]
+	qg := TransposeAllAxes(Reshape(q, B, T, K, G, D), 0, 2, 3, 1, 4)          // [B, K, G, T, D]
+	scores := DotGeneral(qg, []int{4}, []int{0, 1}, k, []int{3}, []int{0, 1}) // [B, K, G, T, S]
 	scores = upcast(scores)
 	scores = Add(MulScalar(scores, scale), ConvertDType(bias, scores.DType()))
 	probs := Softmax(scores, -1)
 	if probsHook != nil {
 		probs = probsHook(probs)
 	}
-	out := DotGeneral(ConvertDType(probs, dt), []int{4}, []int{0, 1}, vv, []int{2}, []int{0, 1}) // [B, K, G, T, D]
-	out = TransposeAllAxes(out, 0, 3, 1, 2, 4)                                                   // [B, T, K, G, D]
+	out := DotGeneral(ConvertDType(probs, dt), []int{4}, []int{0, 1}, v, []int{2}, []int{0, 1}) // [B, K, G, T, D]
+	out = TransposeAllAxes(out, 0, 3, 1, 2, 4)                                                  // [B, T, K, G, D]
 	return Reshape(out, B, T, N*D)
 }
 

@@ -37,6 +37,9 @@ func (m *Model) Export(dir string, opts ExportOptions) error {
 		if err != nil {
 			return fmt.Errorf("export %s: tensor %q: %w", dir, name, err)
 		}
+		if m.transposed[name] {
+			val = transposeTensor(val) // back to torch's [out, in]
+		}
 		dt, ok := map[dtypes.DType]safetensors.DType{
 			dtypes.Float32: safetensors.F32, dtypes.BFloat16: safetensors.BF16, dtypes.Float16: safetensors.F16,
 		}[val.DType()]

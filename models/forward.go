@@ -31,7 +31,8 @@ type Inputs struct {
 }
 
 // Cache is the key/value cache of a forward pass: per layer, keys and
-// values [B, S, K, D] for S slots.
+// values [B, K, S, D] for S slots (transformers' layout, which attention
+// reads without a transpose).
 type Cache struct {
 	Keys, Values []*Node
 }
@@ -119,7 +120,7 @@ func (m *Model) Forward(in Inputs, opts Options) Outputs {
 		if len(in.Cache.Keys) != c.NumLayers || len(in.Cache.Values) != c.NumLayers {
 			panic(fmt.Errorf("cache has %d/%d layers, the model %d", len(in.Cache.Keys), len(in.Cache.Values), c.NumLayers))
 		}
-		S = in.Cache.Keys[0].Shape().Dimensions[1]
+		S = in.Cache.Keys[0].Shape().Dimensions[2]
 	}
 	mask := in.Mask
 	if mask == nil {
@@ -184,16 +185,17 @@ func (m *Model) arch() family {
 	return llamaFamily
 }
 
-// linear applies the projection named name (a torch Linear, or GPT-2's
-// Conv1D when conv is set) with its bias if the model has one, through the
-// Linear hook.
+// linear applies the projection named name (a torch Linear, stored
+// [in, out] — see Model.Param —, GPT-2's Conv1D when conv is set, or a tied
+// embedding table [V, H] used as the LM head) with its bias if the model
+// has one, through the Linear hook.
 func (st *passState) linear(name string, x *Node, conv bool) *Node {
 	g := x.Graph()
 	w := st.m.weight(g, name+".weight")
 	b := st.m.optWeight(g, name+".bias")
 	var y *Node
-	if conv {
-		y = conv1D(x, w, b)
+	if conv || st.m.transposed[name+".weight"] {
+		y = conv1D(x, w, b) // x·W with W [in, out]
 	} else {
 		y = linearT(x, w, b)
 	}
@@ -214,9 +216,11 @@ func (st *passState) residual(layer int, branch string, x *Node) *Node {
 // attention runs grouped-query attention for layer i on q [B, T, N, D] and
 // the new k, v [B, T, K, D], writing them to the cache when there is one.
 func (st *passState) attention(i int, q, k, v *Node, scale float64) *Node {
+	k = TransposeAllAxes(k, 0, 2, 1, 3) // [B, K, T, D]
+	v = TransposeAllAxes(v, 0, 2, 1, 3)
 	if st.cache != nil {
 		zero := ScalarZero(q.Graph(), dtypes.Int32)
-		at := []*Node{zero, st.start, zero, zero}
+		at := []*Node{zero, zero, st.start, zero}
 		k = DynamicUpdateSlice(st.cache.Keys[i], ConvertDType(k, st.cache.Keys[i].DType()), at)
 		v = DynamicUpdateSlice(st.cache.Values[i], ConvertDType(v, st.cache.Values[i].DType()), at)
 		st.out.Keys = append(st.out.Keys, k)

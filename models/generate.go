@@ -22,7 +22,7 @@ import (
 // bucket number of slots (powers of two), with padding masked out, which
 // gives the same tokens as transformers' generate.
 //
-// The cache is a fixed buffer [B, S, K, D] per layer updated in place with
+// The cache is a fixed buffer [B, K, S, D] per layer updated in place with
 // DynamicUpdateSlice, so it runs on every backend, the pure-Go one
 // included. Backends that embed weights in compiled graphs (GoMLX's Go
 // backend does, which makes inference much faster) see the weights of the
@@ -110,7 +110,7 @@ func (gen *Generator) compile() error {
 			B, S := mask.Shape().Dimensions[0], mask.Shape().Dimensions[1]
 			cache := &Cache{}
 			for range L {
-				z := Zeros(g, shapes.Make(m.DType, B, S, K, D))
+				z := Zeros(g, shapes.Make(m.DType, B, K, S, D))
 				cache.Keys = append(cache.Keys, z)
 				cache.Values = append(cache.Values, z)
 			}

@@ -60,7 +60,7 @@ func gpt2Weights(c *Config) []weightSpec {
 		weightSpec{"transformer.ln_f.weight", []int{H}, "ones"},
 		weightSpec{"transformer.ln_f.bias", []int{H}, "zeros"})
 	if !c.TieWordEmbeddings {
-		w = append(w, weightSpec{"lm_head.weight", []int{c.VocabSize, H}, "normal"})
+		w = append(w, weightSpec{"lm_head.weight", []int{c.VocabSize, H}, "linear"})
 	}
 	return w
 }

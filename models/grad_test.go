@@ -138,7 +138,8 @@ func TestLayerGradients(t *testing.T) {
 			// flat softmax, which finite differences cannot follow.
 			mask := Const(g, [][]int32{{1, 1, 1}, {1, 0, 1}})
 			bias := attentionBias(Scalar(g, dtypes.Int32, 0), mask, T, 2)
-			return attend(in[0], in[1], in[2], bias, 0.5, nil)
+			k, v := TransposeAllAxes(in[1], 0, 2, 1, 3), TransposeAllAxes(in[2], 0, 2, 1, 3)
+			return attend(in[0], k, v, bias, 0.5, nil)
 		}, []gradInput{randInput(rng, 1, B, T, N, D), randInput(rng, 1, B, T, K, D), randInput(rng, 1, B, T, K, D)}},
 		{"moe routing", func(in []*Node) *Node { return topKRenormalized(Softmax(in[0], -1), 2) },
 			[]gradInput{randInput(rng, 1, B, T, 4)}},

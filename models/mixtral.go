@@ -29,13 +29,13 @@ var mixtralFamily = family{
 func mixtralWeights(c *Config) []weightSpec {
 	H, F, E := c.HiddenSize, c.IntermediateSize, c.NumExperts
 	return decoderWeights(c, "ones", func(p string) []weightSpec {
-		w := []weightSpec{{p + "block_sparse_moe.gate.weight", []int{E, H}, "normal"}}
+		w := []weightSpec{{p + "block_sparse_moe.gate.weight", []int{E, H}, "linear"}}
 		for e := 0; e < E; e++ {
 			q := fmt.Sprintf("%sblock_sparse_moe.experts.%d.", p, e)
 			w = append(w,
-				weightSpec{q + "w1.weight", []int{F, H}, "normal"},
-				weightSpec{q + "w2.weight", []int{H, F}, "normal"},
-				weightSpec{q + "w3.weight", []int{F, H}, "normal"})
+				weightSpec{q + "w1.weight", []int{F, H}, "linear"},
+				weightSpec{q + "w2.weight", []int{H, F}, "linear"},
+				weightSpec{q + "w3.weight", []int{F, H}, "linear"})
 		}
 		return w
 	})

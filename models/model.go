@@ -34,6 +34,8 @@ type Model struct {
 	params map[string]*model.Variable
 	// order is the tensors' order in weightSpecs (the state_dict order).
 	order []string
+	// transposed holds the torch Linear weights, stored [in, out].
+	transposed map[string]bool
 	// version counts WeightsChanged calls; compiled generators and scorers
 	// rebuild when it moves.
 	version atomic.Uint64
@@ -127,6 +129,10 @@ func Load(dir string, opts LoadOptions) (*Model, error) {
 		if err != nil {
 			return nil, fmt.Errorf("load %s: %w", dir, err)
 		}
+		if s.init == "linear" {
+			t = transposeTensor(t)
+			m.transposed[s.name] = true
+		}
 		if err := m.setParam(s.name, t); err != nil {
 			return nil, fmt.Errorf("load %s: %w", dir, err)
 		}
@@ -147,9 +153,14 @@ func New(cfg *Config, opts LoadOptions, seed uint64) (*Model, error) {
 		for _, d := range s.shape {
 			n *= d
 		}
+		shape := s.shape
+		if s.init == "linear" {
+			shape = []int{s.shape[1], s.shape[0]}
+			m.transposed[s.name] = true
+		}
 		data := make([]float32, n)
 		switch s.init {
-		case "normal":
+		case "normal", "linear":
 			for i := range data {
 				data[i] = float32(0.02 * rng.NormFloat64())
 			}
@@ -158,7 +169,7 @@ func New(cfg *Config, opts LoadOptions, seed uint64) (*Model, error) {
 				data[i] = 1
 			}
 		}
-		t := tensors.FromFlatDataAndDimensions(data, s.shape...)
+		t := tensors.FromFlatDataAndDimensions(data, shape...)
 		if opts.WeightDType != dtypes.Float32 {
 			t = convertTensor(t, opts.WeightDType)
 		}
@@ -170,7 +181,7 @@ func New(cfg *Config, opts LoadOptions, seed uint64) (*Model, error) {
 }
 
 func newEmpty(cfg *Config, opts LoadOptions) *Model {
-	return &Model{Config: cfg, Store: model.NewStore(), DType: opts.DType, params: map[string]*model.Variable{}}
+	return &Model{Config: cfg, Store: model.NewStore(), DType: opts.DType, params: map[string]*model.Variable{}, transposed: map[string]bool{}}
 }
 
 // setParam creates the variable for a Hugging Face tensor name.
@@ -189,11 +200,18 @@ func (m *Model) setParam(name string, t *tensors.Tensor) error {
 	return nil
 }
 
-// Param returns the variable holding a tensor, by Hugging Face name.
+// Param returns the variable holding a tensor, by Hugging Face name. The
+// weights of torch Linear layers ([out, in] in checkpoints) are stored
+// transposed, [in, out]: the layout the Go backend's matrix kernels run
+// fastest (2-3x); Transposed says which, Export writes them back as
+// [out, in]. GPT-2's Conv1D weights are [in, out] in checkpoints already.
 func (m *Model) Param(name string) (*model.Variable, bool) {
 	v, ok := m.params[name]
 	return v, ok
 }
+
+// Transposed reports whether tensor name is a Linear weight stored [in, out].
+func (m *Model) Transposed(name string) bool { return m.transposed[name] }
 
 // ParamNames lists the tensors in state_dict order.
 func (m *Model) ParamNames() []string { return slices.Clone(m.order) }
@@ -265,5 +283,26 @@ func convertTensor(t *tensors.Tensor, dt dtypes.DType) *tensors.Tensor {
 			binary.LittleEndian.PutUint16(data[2*i:], bits)
 		}
 	})
+	return out
+}
+
+// transposeTensor transposes a rank-2 tensor of any dtype.
+func transposeTensor(t *tensors.Tensor) *tensors.Tensor {
+	dims := t.Shape().Dimensions
+	rows, cols := dims[0], dims[1]
+	size := t.DType().Size()
+	out := tensors.FromShape(shapes.Make(t.DType(), cols, rows))
+	err := t.ConstBytes(func(src []byte) {
+		out.MutableBytes(func(dst []byte) {
+			for r := 0; r < rows; r++ {
+				for c := 0; c < cols; c++ {
+					copy(dst[(c*rows+r)*size:(c*rows+r+1)*size], src[(r*cols+c)*size:(r*cols+c+1)*size])
+				}
+			}
+		})
+	})
+	if err != nil {
+		panic(fmt.Errorf("transpose %s: %w", t.Shape(), err)) // a local tensor: cannot fail
+	}
 	return out
 }

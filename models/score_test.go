@@ -75,7 +75,7 @@ func TestWeightsChanged(t *testing.T) {
 		t.Fatal(err)
 	}
 	v, _ := m.Param("lm_head.weight")
-	v.MustSetValue(tensors.FromFlatDataAndDimensions(make([]float32, 320*64), 320, 64))
+	v.MustSetValue(tensors.FromFlatDataAndDimensions(make([]float32, 320*64), v.Shape().Dimensions...))
 	m.WeightsChanged()
 	after, err := s.Score(context.Background(), ids, nil)
 	if err != nil {

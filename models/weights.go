@@ -10,7 +10,9 @@ import (
 type weightSpec struct {
 	name  string
 	shape []int
-	// init is how New initialises it: "normal", "ones", "zeros".
+	// init is how New initialises it: "normal", "ones", "zeros", or
+	// "linear" for a torch Linear weight [out, in], which is normal and is
+	// stored transposed (see Model.Param).
 	init string
 }
 
@@ -45,10 +47,10 @@ func canonicalName(c *Config, key string) string {
 func decoderAttentionWeights(c *Config, p string) []weightSpec {
 	H, N, K, D := c.HiddenSize, c.NumHeads, c.NumKVHeads, c.HeadDim
 	w := []weightSpec{
-		{p + "self_attn.q_proj.weight", []int{N * D, H}, "normal"},
-		{p + "self_attn.k_proj.weight", []int{K * D, H}, "normal"},
-		{p + "self_attn.v_proj.weight", []int{K * D, H}, "normal"},
-		{p + "self_attn.o_proj.weight", []int{H, N * D}, "normal"},
+		{p + "self_attn.q_proj.weight", []int{N * D, H}, "linear"},
+		{p + "self_attn.k_proj.weight", []int{K * D, H}, "linear"},
+		{p + "self_attn.v_proj.weight", []int{K * D, H}, "linear"},
+		{p + "self_attn.o_proj.weight", []int{H, N * D}, "linear"},
 	}
 	if c.AttentionBias {
 		w = append(w,
@@ -71,9 +73,9 @@ func decoderAttentionWeights(c *Config, p string) []weightSpec {
 func gatedMLPWeights(c *Config, p string) []weightSpec {
 	H, F := c.HiddenSize, c.IntermediateSize
 	w := []weightSpec{
-		{p + "gate_proj.weight", []int{F, H}, "normal"},
-		{p + "up_proj.weight", []int{F, H}, "normal"},
-		{p + "down_proj.weight", []int{H, F}, "normal"},
+		{p + "gate_proj.weight", []int{F, H}, "linear"},
+		{p + "up_proj.weight", []int{F, H}, "linear"},
+		{p + "down_proj.weight", []int{H, F}, "linear"},
 	}
 	if c.MLPBias {
 		w = append(w,
@@ -97,7 +99,7 @@ func decoderWeights(c *Config, normInit string, mlp func(p string) []weightSpec)
 	}
 	w = append(w, weightSpec{"model.norm.weight", []int{c.HiddenSize}, normInit})
 	if !c.TieWordEmbeddings {
-		w = append(w, weightSpec{"lm_head.weight", []int{c.VocabSize, c.HiddenSize}, "normal"})
+		w = append(w, weightSpec{"lm_head.weight", []int{c.VocabSize, c.HiddenSize}, "linear"})
 	}
 	return w
 }

@@ -79,8 +79,8 @@ and, with --no-cache, decoding that re-runs the whole sequence per token.
 					}
 					continue
 				}
-				fmt.Fprintf(out, "batch %d, prompt %d, %d new tokens: prefill %.0f tok/s, decode %.0f tok/s, generate %.0f tok/s",
-					r.Batch, r.PromptLen, r.NewTokens, r.Prefill, r.Decode, r.Generate)
+				fmt.Fprintf(out, "batch %d, prompt %d, %d new tokens: forward (all logits) %.0f tok/s, prefill %.0f tok/s, decode %.0f tok/s, generate %.0f tok/s",
+					r.Batch, r.PromptLen, r.NewTokens, r.Forward, r.Prefill, r.Decode, r.Generate)
 				if noCache {
 					fmt.Fprintf(out, ", decode without cache %.0f tok/s", r.DecodeNoCache)
 				}
