@@ -69,3 +69,26 @@ func toInts(xs []int32) []int {
 	}
 	return out
 }
+
+// TestShareWeights checks that binding the weights as parameters gives the
+// same tokens as letting the backend embed them.
+func TestShareWeights(t *testing.T) {
+	m := loadFixture(t, "qwen2")
+	exp := loadExpected(t, "qwen2")
+	prompt, _ := exp.ints(t, "prompt_ids")
+	want, _ := exp.ints(t, "greedy_ids")
+	gc, err := LoadGenerationConfig(filepath.Join("testdata", "hf", "qwen2"), m.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gc.MaxNewTokens, gc.MinNewTokens = 10, 10
+	gen := NewGenerator(m, testBackend(t))
+	gen.ShareWeights = true
+	out, err := gen.Generate(context.Background(), [][]int{toInts(prompt)}, GenerateOptions{Config: gc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := append(toInts(prompt), out.Tokens[0]...); !slices.Equal(got, toInts(want)) {
+		t.Errorf("got %v, want %v", got, toInts(want))
+	}
+}
