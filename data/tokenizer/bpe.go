@@ -49,9 +49,6 @@ func parseBPE(raw json.RawMessage, path string) (*bpe, error) {
 	if err := decodeFields(raw, &c, path); err != nil {
 		return nil, err
 	}
-	if c.Vocab == nil {
-		return nil, fmt.Errorf("%s.vocab: missing", path)
-	}
 	voc, err := newVocabulary(c.Vocab, path+".vocab")
 	if err != nil {
 		return nil, err

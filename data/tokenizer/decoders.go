@@ -44,18 +44,11 @@ func parseDecoder(raw json.RawMessage, path string) (decoder, error) {
 		r, _ := utf8.DecodeRuneInString(c.Content)
 		return stripDecoder{content: r, start: c.Start, stop: c.Stop}, nil
 	case "Replace":
-		var c struct {
-			Pattern json.RawMessage `json:"pattern"`
-			Content string          `json:"content"`
-		}
-		if err := decodeFields(raw, &c, path); err != nil {
-			return nil, err
-		}
-		p, err := parsePattern(c.Pattern, path+".pattern")
+		p, content, err := parseReplace(raw, path)
 		if err != nil {
 			return nil, err
 		}
-		return replaceDecoder{pattern: p, content: c.Content}, nil
+		return replaceDecoder{pattern: p, content: content}, nil
 	case "Metaspace":
 		c := struct {
 			Replacement    string  `json:"replacement"`

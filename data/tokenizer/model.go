@@ -67,6 +67,9 @@ type vocabulary struct {
 
 func newVocabulary(m map[string]int, path string) (vocabulary, error) {
 	v := vocabulary{ids: m}
+	if m == nil {
+		return v, fmt.Errorf("%s: missing", path)
+	}
 	maxID := -1
 	for tok, id := range m {
 		if id < 0 {

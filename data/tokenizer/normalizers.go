@@ -56,18 +56,11 @@ func parseNormalizer(raw json.RawMessage, path string) (normalizer, error) {
 		}
 		return prependNormalizer{c.Prepend}, nil
 	case "Replace":
-		var c struct {
-			Pattern json.RawMessage `json:"pattern"`
-			Content string          `json:"content"`
-		}
-		if err := decodeFields(raw, &c, path); err != nil {
-			return nil, err
-		}
-		p, err := parsePattern(c.Pattern, path+".pattern")
+		p, content, err := parseReplace(raw, path)
 		if err != nil {
 			return nil, err
 		}
-		return replaceNormalizer{pattern: p, content: c.Content}, nil
+		return replaceNormalizer{pattern: p, content: content}, nil
 	case "BertNormalizer":
 		c := struct {
 			CleanText          bool  `json:"clean_text"`
@@ -321,6 +314,20 @@ func componentType(raw json.RawMessage, path string) (string, error) {
 		return "", fmt.Errorf("%s: missing field \"type\"", path)
 	}
 	return *head.Type, nil
+}
+
+// parseReplace reads the fields of a Replace normalizer or decoder:
+// {"pattern": {"String"|"Regex": ...}, "content": ...}.
+func parseReplace(raw json.RawMessage, path string) (pattern, string, error) {
+	var c struct {
+		Pattern json.RawMessage `json:"pattern"`
+		Content string          `json:"content"`
+	}
+	if err := decodeFields(raw, &c, path); err != nil {
+		return nil, "", err
+	}
+	p, err := parsePattern(c.Pattern, path+".pattern")
+	return p, c.Content, err
 }
 
 // parseSequence parses the list field of a Sequence component with parse,

@@ -26,9 +26,6 @@ func parseWordPiece(raw json.RawMessage, path string) (*wordPiece, error) {
 	if err := decodeFields(raw, &c, path); err != nil {
 		return nil, err
 	}
-	if c.Vocab == nil {
-		return nil, fmt.Errorf("%s.vocab: missing", path)
-	}
 	voc, err := newVocabulary(c.Vocab, path+".vocab")
 	if err != nil {
 		return nil, err
