@@ -174,8 +174,9 @@ func applyRope(x, cos, sin *Node) *Node {
 // transformers does, so fully masked rows stay finite).
 //
 // start is the slot of the first query (a scalar int32 node); keyMask [B, S]
-// is 1 for real tokens.
-func attentionBias(start, keyMask *Node, T int, window int) *Node {
+// is 1 for real tokens. segments [B, T], when not nil (packed rows, T = S),
+// numbers the examples of a row: a query sees only keys of its own example.
+func attentionBias(start, keyMask, segments *Node, T int, window int) *Node {
 	g := keyMask.Graph()
 	S := keyMask.Shape().Dimensions[1]
 	q := Add(Iota(g, shapesInt32(T, S), 0), ConvertDType(start, dtypes.Int32)) // [T, S] query slot
@@ -186,6 +187,10 @@ func attentionBias(start, keyMask *Node, T int, window int) *Node {
 	}
 	keys := GreaterThan(ConvertDType(keyMask, dtypes.Int32), Scalar(g, dtypes.Int32, 0)) // [B, S]
 	ok := And(InsertAxes(allowed, 0), InsertAxes(keys, 1))                               // [B, T, S]
+	if segments != nil {
+		seg := ConvertDType(segments, dtypes.Int32)
+		ok = And(ok, Equal(InsertAxes(seg, 2), InsertAxes(seg, 1))) // same example
+	}
 	zero := ZerosLike(ConvertDType(ok, dtypes.Float32))
 	low := AddScalar(zero, -math.MaxFloat32)
 	return InsertAxes(Where(ok, zero, low), 1, 1) // [B, 1, 1, T, S]

@@ -28,6 +28,10 @@ type Inputs struct {
 	// Labels [B, T], when set, gives Outputs.Loss (transformers'
 	// causal-LM loss: shifted inside, -100 ignored).
 	Labels *Node
+	// SegmentIDs [B, T], for packed rows (no cache): tokens attend only to
+	// tokens with the same segment id (data.Batch numbers the examples of a
+	// row 1, 2, ... and padding 0). Give Positions restarting per example.
+	SegmentIDs *Node
 }
 
 // Cache is the key/value cache of a forward pass: per layer, keys and
@@ -130,7 +134,10 @@ func (m *Model) Forward(in Inputs, opts Options) Outputs {
 		panic(fmt.Errorf("attention mask must be [%d, %d], got %s", B, S, mask.Shape()))
 	}
 	st := &passState{m: m, opts: &opts, start: start, cache: in.Cache}
-	st.bias = attentionBias(start, mask, T, c.SlidingWindow)
+	if in.SegmentIDs != nil && in.Cache != nil {
+		panic(fmt.Errorf("segment ids (packed rows) cannot be combined with a KV cache"))
+	}
+	st.bias = attentionBias(start, mask, in.SegmentIDs, T, c.SlidingWindow)
 	if c.Rope != nil {
 		st.cos, st.sin = ropeCosSin(positions, ropeInvFreq(c.Rope, c.HeadDim))
 	}

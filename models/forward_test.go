@@ -140,3 +140,38 @@ func TestForwardMatchesTransformers(t *testing.T) {
 		})
 	}
 }
+
+// TestPackedRows checks that two sequences packed in one row with segment
+// ids and restarting positions give the logits each gets alone.
+func TestPackedRows(t *testing.T) {
+	b := testBackend(t)
+	for _, arch := range []string{"llama", "gpt2"} {
+		m := loadFixture(t, arch)
+		exp := loadExpected(t, arch)
+		ids, _ := exp.ints(t, "input_ids") // two rows of 12
+		a, c := ids[:7], ids[12:17]         // 7 + 5 tokens packed into 12
+		packed := append(append([]int32{}, a...), c...)
+		seg := []int32{1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2}
+		pos := []int32{0, 1, 2, 3, 4, 5, 6, 0, 1, 2, 3, 4}
+		run := func(ids, seg, pos []int32) []float32 {
+			out, err := model.CallOnce(b, m.Store, func(_ *model.Scope, ids, seg, pos *Node) *Node {
+				in := Inputs{IDs: ids, Positions: pos}
+				if seg.Shape().Dimensions[1] == ids.Shape().Dimensions[1] && len(seg.Shape().Dimensions) == 2 {
+					in.SegmentIDs = seg
+				}
+				return m.Forward(in, Options{}).Logits
+			}, tensors.FromFlatDataAndDimensions(ids, 1, len(ids)), tensors.FromFlatDataAndDimensions(seg, 1, len(seg)),
+				tensors.FromFlatDataAndDimensions(pos, 1, len(pos)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return flat(t, out)
+		}
+		got := run(packed, seg, pos)
+		V := 320
+		alone := append(run(a, seg[:7], pos[:7]), run(c, seg[7:], pos[7:])...)
+		if d := maxAbsDiff(got, alone); d > 1e-5 || len(got) != 12*V {
+			t.Errorf("%s: packed logits differ from separate ones by %g", arch, d)
+		}
+	}
+}

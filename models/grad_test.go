@@ -137,7 +137,7 @@ func TestLayerGradients(t *testing.T) {
 			// Every query sees at least one key: a fully masked row has a
 			// flat softmax, which finite differences cannot follow.
 			mask := Const(g, [][]int32{{1, 1, 1}, {1, 0, 1}})
-			bias := attentionBias(Scalar(g, dtypes.Int32, 0), mask, T, 2)
+			bias := attentionBias(Scalar(g, dtypes.Int32, 0), mask, nil, T, 2)
 			k, v := TransposeAllAxes(in[1], 0, 2, 1, 3), TransposeAllAxes(in[2], 0, 2, 1, 3)
 			return attend(in[0], k, v, bias, 0.5, nil)
 		}, []gradInput{randInput(rng, 1, B, T, N, D), randInput(rng, 1, B, T, K, D), randInput(rng, 1, B, T, K, D)}},
