@@ -62,6 +62,10 @@ type Options struct {
 	// LastTokenOnly computes the LM head on the last position only
 	// (generation).
 	LastTokenOnly bool
+	// HeadSamples > 1 runs the LM head on that many samples of the
+	// Penultimate hook (multi-sample dropout): Loss is the mean of their
+	// losses and Logits the mean of their logits.
+	HeadSamples int
 }
 
 // Hooks are the points where fine-tuning changes a forward pass (dropout of
@@ -84,6 +88,10 @@ type Hooks struct {
 	// ("model.layers.0.self_attn.q_proj"), x its input and y its output.
 	// Adapters (LoRA, DoRA) return y plus their update.
 	Linear func(name string, x, y *Node) *Node
+	// Penultimate sees the final hidden states [B, T, H] (after the final
+	// norm) before the LM head; sample numbers the head samples of
+	// Options.HeadSamples (0 otherwise).
+	Penultimate func(sample int, x *Node) *Node
 }
 
 // passState is what the layers of one forward pass share.
@@ -165,9 +173,33 @@ func (m *Model) Forward(in Inputs, opts Options) Outputs {
 	if opts.LastTokenOnly {
 		x = SliceAxis(x, 1, AxisElem(T-1))
 	}
-	out := Outputs{Logits: arch.head(st, x), Hidden: hidden, Cache: st.out}
-	if in.Labels != nil {
-		out.Loss, out.LossTokens = causalLMLoss(out.Logits, in.Labels)
+	out := Outputs{Hidden: hidden, Cache: st.out}
+	samples := max(opts.HeadSamples, 1)
+	for k := range samples {
+		h := x
+		if hook := opts.Hooks.Penultimate; hook != nil {
+			h = hook(k, h)
+		}
+		logits := arch.head(st, h)
+		if in.Labels != nil {
+			loss, n := causalLMLoss(logits, in.Labels)
+			if out.Loss == nil {
+				out.Loss, out.LossTokens = loss, n
+			} else {
+				out.Loss = Add(out.Loss, loss)
+			}
+		}
+		if out.Logits == nil {
+			out.Logits = logits
+		} else {
+			out.Logits = Add(out.Logits, logits)
+		}
+	}
+	if samples > 1 {
+		out.Logits = DivScalar(out.Logits, float64(samples))
+		if out.Loss != nil {
+			out.Loss = DivScalar(out.Loss, float64(samples))
+		}
 	}
 	return out
 }
