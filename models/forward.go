@@ -92,6 +92,10 @@ type Hooks struct {
 	// norm) before the LM head; sample numbers the head samples of
 	// Options.HeadSamples (0 otherwise).
 	Penultimate func(sample int, x *Node) *Node
+	// Weight sees every projection weight as the layer reads it (name is
+	// the tensor's Hugging Face name; Linear weights are [in, out], see
+	// Model.Param): Mixout swaps entries for their pretrained values here.
+	Weight func(name string, w *Node) *Node
 }
 
 // passState is what the layers of one forward pass share.
@@ -231,6 +235,9 @@ func (m *Model) arch() family {
 func (st *passState) linear(name string, x *Node, conv bool) *Node {
 	g := x.Graph()
 	w := st.m.weight(g, name+".weight")
+	if h := st.opts.Hooks.Weight; h != nil {
+		w = h(name+".weight", w)
+	}
 	b := st.m.optWeight(g, name+".bias")
 	var y *Node
 	if conv || st.m.transposed[name+".weight"] {
