@@ -149,7 +149,7 @@ func TestPackedRows(t *testing.T) {
 		m := loadFixture(t, arch)
 		exp := loadExpected(t, arch)
 		ids, _ := exp.ints(t, "input_ids") // two rows of 12
-		a, c := ids[:7], ids[12:17]         // 7 + 5 tokens packed into 12
+		a, c := ids[:7], ids[12:17]        // 7 + 5 tokens packed into 12
 		packed := append(append([]int32{}, a...), c...)
 		seg := []int32{1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2}
 		pos := []int32{0, 1, 2, 3, 4, 5, 6, 0, 1, 2, 3, 4}

@@ -138,7 +138,9 @@ func NewOptimizer(cfg OptimizerConfig, store *model.Store, params []*model.Varia
 }
 
 // stateName turns a parameter name into a variable name.
-func stateName(name string) string { return strings.ReplaceAll(strings.ReplaceAll(name, "/", "."), " ", "_") }
+func stateName(name string) string {
+	return strings.ReplaceAll(strings.ReplaceAll(name, "/", "."), " ", "_")
+}
 
 // Config returns the optimizer's configuration.
 func (o *Optimizer) Config() OptimizerConfig { return o.cfg }
