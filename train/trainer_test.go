@@ -1,0 +1,201 @@
+package train
+
+import (
+	"math"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/gomlx/compute/dtypes"
+	. "github.com/gomlx/gomlx/core/graph"
+
+	"github.com/lethe-ml/lethe/data"
+	"github.com/lethe-ml/lethe/models"
+	"github.com/lethe-ml/lethe/models/safetensors"
+)
+
+const fixtures = "../models/testdata/hf"
+
+// fixtureBatch is the fixtures' input_ids [2, 12] as a training batch
+// (labels = ids, no padding).
+func fixtureBatch(t testing.TB, arch string) *data.Batch {
+	t.Helper()
+	f, err := safetensors.Open(filepath.Join(fixtures, arch, "expected.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	ids64, err := f.Int64("input_ids")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &data.Batch{Size: 2, Length: 12}
+	for i, id := range ids64 {
+		b.InputIDs = append(b.InputIDs, int32(id))
+		b.Labels = append(b.Labels, int32(id))
+		b.AttentionMask = append(b.AttentionMask, 1)
+		b.PositionIDs = append(b.PositionIDs, int32(i%12))
+		b.SegmentIDs = append(b.SegmentIDs, 1)
+	}
+	return b
+}
+
+func loadModel(t testing.TB, arch string) *models.Model {
+	t.Helper()
+	m, err := models.Load(filepath.Join(fixtures, arch), models.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// halves splits a batch into its two rows.
+func halves(b *data.Batch) []*data.Batch {
+	var out []*data.Batch
+	for r := 0; r < b.Size; r++ {
+		L := b.Length
+		out = append(out, &data.Batch{Size: 1, Length: L,
+			InputIDs: b.InputIDs[r*L : (r+1)*L], Labels: b.Labels[r*L : (r+1)*L], AttentionMask: b.AttentionMask[r*L : (r+1)*L],
+			PositionIDs: b.PositionIDs[r*L : (r+1)*L], SegmentIDs: b.SegmentIDs[r*L : (r+1)*L]})
+	}
+	return out
+}
+
+func paramValues(t testing.TB, m *models.Model) [][]float32 {
+	t.Helper()
+	var out [][]float32
+	for _, name := range m.ParamNames() {
+		v, _ := m.Param(name)
+		var vals []float32
+		v.MustValue().MustConstFlatData(func(f any) { vals = append(vals, f.([]float32)...) })
+		out = append(out, vals)
+	}
+	return out
+}
+
+// TestFullFineTuneLearns trains every weight of the llama fixture on one
+// batch and checks the loss falls, the first loss equals transformers', and
+// evaluation agrees with the trained loss.
+func TestFullFineTuneLearns(t *testing.T) {
+	m := loadModel(t, "llama")
+	b := fixtureBatch(t, "llama")
+	tr, err := NewTrainer(m, testBackend(t), TrainerOptions{Params: m.ParamNames(), Optimizer: OptimizerConfig{LR: 1e-3}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var losses []float64
+	for range 5 {
+		r, err := tr.Step([]*data.Batch{b}, 1e-3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		losses = append(losses, r.Loss)
+	}
+	if math.Abs(losses[0]-6.170798) > 1e-5 {
+		t.Errorf("first loss %.6f, transformers' 6.170798", losses[0])
+	}
+	if !(losses[4] < losses[0]-0.5) {
+		t.Errorf("losses %v did not fall", losses)
+	}
+	ev, err := tr.Evaluate([]*data.Batch{b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev.Tokens != 22 || !(ev.Loss < losses[4]) || math.Abs(ev.Perplexity-math.Exp(ev.Loss)) > 1e-9 || ev.TokenAccuracy <= 0 {
+		t.Errorf("eval %+v after losses %v", ev, losses)
+	}
+}
+
+// TestGradAccumEqualsBigBatch checks that two micro-batches of one row each
+// give the same update as one batch of both rows (token-weighted mean).
+// It uses SGD: Adam divides by the root of the second moment, which turns
+// rounding differences in near-zero gradients into O(lr) updates.
+func TestGradAccumEqualsBigBatch(t *testing.T) {
+	b := fixtureBatch(t, "gpt2")
+	run := func(accum int) [][]float32 {
+		m := loadModel(t, "gpt2")
+		tr, err := NewTrainer(m, testBackend(t), TrainerOptions{Params: m.ParamNames(), Optimizer: OptimizerConfig{Name: "sgd", LR: 1e-2, MaxGradNorm: 1}, GradAccum: accum})
+		if err != nil {
+			t.Fatal(err)
+		}
+		batches := []*data.Batch{b}
+		if accum == 2 {
+			batches = halves(b)
+		}
+		for range 2 {
+			if _, err := tr.Step(batches, 1e-2); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return paramValues(t, m)
+	}
+	one, two := run(1), run(2)
+	worst := 0.0
+	for i := range one {
+		for j := range one[i] {
+			worst = math.Max(worst, math.Abs(float64(one[i][j]-two[i][j])))
+		}
+	}
+	if worst > 2e-6 {
+		t.Errorf("accumulated update differs from the big batch's by %g", worst)
+	}
+}
+
+// TestResumeIsExact: 6 steps equal 3 steps, a checkpoint, a fresh model and
+// trainer loading it, and 3 more steps, bit for bit (with dropout drawing
+// from the checkpointed random generator).
+func TestResumeIsExact(t *testing.T) {
+	b := fixtureBatch(t, "qwen3")
+	newTrainer := func(m *models.Model) *Trainer {
+		hooks := models.Hooks{Residual: func(layer int, branch string, x *Node) *Node {
+			keep := m.Store.RandomBernoulli(ScalarLike(x, 0.9), x.Shape())
+			return Div(Mul(x, ConvertDType(keep, x.DType())), ScalarLike(x, 0.9))
+		}}
+		tr, err := NewTrainer(m, testBackend(t), TrainerOptions{Params: m.ParamNames(), Seed: 7,
+			Optimizer: OptimizerConfig{LR: 5e-3, WeightDecay: 0.01}, Loss: CausalLM(m, hooks, models.Hooks{}, 0)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tr
+	}
+	steps := func(tr *Trainer, from, n int) []float64 {
+		var losses []float64
+		for s := from; s < from+n; s++ {
+			r, err := tr.Step([]*data.Batch{b}, 5e-3*float64(6-s)/6)
+			if err != nil {
+				t.Fatal(err)
+			}
+			losses = append(losses, r.Loss)
+		}
+		return losses
+	}
+	mA := loadModel(t, "qwen3")
+	lossA := steps(newTrainer(mA), 0, 6)
+	mB := loadModel(t, "qwen3")
+	trB := newTrainer(mB)
+	lossB := steps(trB, 0, 3)
+	dir := filepath.Join(t.TempDir(), "ckpt")
+	if err := trB.SaveCheckpoint(dir, TrainerState{Step: 3}); err != nil {
+		t.Fatal(err)
+	}
+	mC := loadModel(t, "qwen3")
+	trC := newTrainer(mC)
+	st, err := trC.LoadCheckpoint(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Step != 3 {
+		t.Fatalf("state %+v", st)
+	}
+	lossB = append(lossB, steps(trC, 3, 3)...)
+	if !slices.Equal(lossA, lossB) {
+		t.Errorf("losses differ:\n straight %v\n resumed  %v", lossA, lossB)
+	}
+	a, c := paramValues(t, mA), paramValues(t, mC)
+	for i := range a {
+		if !slices.Equal(a[i], c[i]) {
+			t.Fatalf("parameter %s differs after resuming", mA.ParamNames()[i])
+		}
+	}
+	_ = dtypes.Float32
+}
