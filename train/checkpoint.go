@@ -209,4 +209,3 @@ func fromSafetensor(f *safetensors.File, name string) (*tensors.Tensor, error) {
 	}
 	return t, nil
 }
-
