@@ -73,7 +73,16 @@ type Loader struct {
 	lengths     []int
 	units       []unit
 	fingerprint string
+	filter      func(epoch int, s Sample) bool
 }
+
+// SetFilter makes iterators leave out the examples for which keep returns
+// false (Progressive Data Dropout, curriculum filters), after tokenization
+// and truncation, before batching. keep must be deterministic for a given
+// state: resuming from a Position gives the batches that would have
+// followed only if keep decides as it did then (checkpoint its state).
+// Set it before iterating; nil keeps every example.
+func (l *Loader) SetFilter(keep func(epoch int, s Sample) bool) { l.filter = keep }
 
 // NewLoader checks cfg and returns a Loader.
 func NewLoader(ds *Dataset, pre *Preprocessor, cfg LoaderConfig) (*Loader, error) {
@@ -187,6 +196,8 @@ type IteratorCounts struct {
 	Dropped int64
 	// Truncated counts examples longer than MaxLength.
 	Truncated int64
+	// Filtered counts examples the loader's filter left out.
+	Filtered int64
 }
 
 // Iterator returns batches one after the other. It is not safe for
@@ -356,6 +367,10 @@ func (it *Iterator) take() (k int, s Sample, ok bool, err error) {
 		}
 		if s.LossTokens() == 0 {
 			it.counts.Dropped++
+			continue
+		}
+		if it.l.filter != nil && !it.l.filter(it.pos.Epoch, s) {
+			it.counts.Filtered++
 			continue
 		}
 		return k, s, true, nil

@@ -421,3 +421,52 @@ func TestLoaderConfigValidate(t *testing.T) {
 		}
 	}
 }
+
+// TestFilter: a filter that drops, from epoch 1 on, the examples with an
+// even number of tokens leaves epoch 0 whole, epoch 1 with only odd ones,
+// counts what it left out, and resumes exactly.
+func TestFilter(t *testing.T) {
+	src := SourceConfig{Files: []string{fixtures + "text_plain_v1.parquet"}}
+	cfg := LoaderConfig{Collate: CollateConfig{BatchSize: 4, MaxLength: 64, Buckets: []int{32}}, Shuffle: true, Seed: 3, Epochs: 2}
+	keep := func(epoch int, s Sample) bool { return epoch == 0 || s.Len()%2 == 1 }
+	newLoader := func() *Loader {
+		l := newTestLoader(t, src, cfg)
+		l.SetFilter(keep)
+		return l
+	}
+	all, it := drain(t, newLoader(), Position{}, -1)
+	plain, _ := drain(t, newTestLoader(t, src, cfg), Position{}, -1)
+	count := func(bs []*Batch) (odd, even int) {
+		for _, b := range bs {
+			for r := range b.Size {
+				n := 0
+				for _, m := range b.At(b.AttentionMask, r) {
+					n += int(m)
+				}
+				if n == 0 {
+					continue
+				}
+				if n%2 == 1 {
+					odd++
+				} else {
+					even++
+				}
+			}
+		}
+		return
+	}
+	half := len(plain) / 2 // epoch 0 has the same batches with and without the filter
+	if !reflect.DeepEqual(all[:half], plain[:half]) {
+		t.Fatal("the filter changed epoch 0")
+	}
+	odd0, even0 := count(plain[:half])
+	odd1, even1 := count(all[half:])
+	if even1 != 0 || odd1 != odd0 || int64(even0) != it.Counts().Filtered || even0 == 0 {
+		t.Errorf("epoch 1: %d odd, %d even; epoch 0 had %d odd, %d even; filtered %d", odd1, even1, odd0, even0, it.Counts().Filtered)
+	}
+	_, it2 := drain(t, newLoader(), Position{}, half+3)
+	rest, _ := drain(t, newLoader(), it2.Position(), -1)
+	if !reflect.DeepEqual(rest, all[half+3:]) {
+		t.Error("resuming a filtered epoch gives other batches")
+	}
+}

@@ -84,7 +84,7 @@ tokenizer_config.json, or with a built-in template named by --chat-template.`,
 			}
 			opts.Encoder = tok
 			if opts.Tokenize.AppendEOS {
-				if opts.Tokenize.EOSID, err = eosID(tok); err != nil {
+				if opts.Tokenize.EOSID, err = data.EOSID(tok); err != nil {
 					return err
 				}
 			}
@@ -105,44 +105,11 @@ tokenizer_config.json, or with a built-in template named by --chat-template.`,
 	return cmd
 }
 
-// eosID looks up the EOS token of the tokenizer's tokenizer_config.json.
-func eosID(tok *tokenizer.Tokenizer) (int, error) {
-	cfg := tok.Config()
-	if cfg == nil || cfg.EOSToken == "" {
-		return 0, errors.New("--append-eos: the tokenizer has no tokenizer_config.json naming an eos_token")
-	}
-	id, ok := tok.TokenToID(cfg.EOSToken)
-	if !ok {
-		return 0, fmt.Errorf("--append-eos: eos_token %q is not in the vocabulary", cfg.EOSToken)
-	}
-	return id, nil
-}
-
-// chatRenderer returns the built-in template name, else the tokenizer's own
-// template, else nil (data.Stats then refuses messages datasets).
+// chatRenderer is data.NewChatRenderer with the error naming the flag.
 func chatRenderer(tok *tokenizer.Tokenizer, name string) (data.ChatRenderer, error) {
-	var (
-		t    *chat.Template
-		opts chat.Options
-		err  error
-	)
-	cfg := tok.Config()
-	switch {
-	case name != "":
-		if t, err = chat.Builtin(name); err != nil {
-			return nil, fmt.Errorf("--chat-template: %w", err)
-		}
-		opts.Vars = cfg.TemplateVars()
-	case cfg.ChatTemplate() != "":
-		if t, opts, err = chat.FromConfig(cfg, ""); err != nil {
-			return nil, fmt.Errorf("%s: %w", tok.Name(), err)
-		}
-	default:
-		return nil, nil
+	r, err := data.NewChatRenderer(tok, name)
+	if err != nil && name != "" {
+		return nil, fmt.Errorf("--chat-template: %w", err)
 	}
-	return data.RenderFunc(func(msgs []chat.Message, gen bool) (string, error) {
-		o := opts
-		o.AddGenerationPrompt = gen
-		return t.Render(msgs, o)
-	}), nil
+	return r, err
 }
