@@ -85,7 +85,7 @@ tokenizer_config.json, or with a built-in template named by --chat-template.`,
 			opts.Encoder = tok
 			if opts.Tokenize.AppendEOS {
 				if opts.Tokenize.EOSID, err = data.EOSID(tok); err != nil {
-					return err
+					return fmt.Errorf("--append-eos: %w", err)
 				}
 			}
 			if opts.Chat, err = chatRenderer(tok, template); err != nil {

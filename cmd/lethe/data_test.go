@@ -67,7 +67,7 @@ func TestDataErrors(t *testing.T) {
 		{[]string{"data", "stats", "--tokenizer", "../../data/tokenizer/testdata/bert-base-uncased.tokenizer.json.gz", parquetDir + "chat_zstd.parquet"},
 			"a messages dataset needs a chat template"},
 		{[]string{"data", "stats", "--tokenizer", "../../data/tokenizer/testdata/bert-base-uncased.tokenizer.json.gz", "--append-eos", parquetDir + "text_plain_v1.parquet"},
-			"--append-eos: the tokenizer has no tokenizer_config.json naming an eos_token"},
+			"--append-eos: ../../data/tokenizer/testdata/bert-base-uncased.tokenizer.json.gz: no tokenizer_config.json naming an eos_token"},
 	}
 	for _, tt := range tests {
 		_, err := runData(t, tt.args...)
