@@ -27,6 +27,8 @@ func newRootCmd(in io.Reader, out, errOut io.Writer) *cobra.Command {
 		newInspectCmd(),
 		newSetupCmd(),
 		newBenchCmd(),
+		newFinetuneCmd(),
+		newPlotCmd(),
 	)
 	return root
 }

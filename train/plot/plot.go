@@ -86,7 +86,13 @@ func Save(recs []train.Record, path string, opts Options) error {
 	if len(drawn) == 1 {
 		p.Y.Label.Text = drawn[0]
 	}
-	if err := plotutil.AddLinePoints(p, lines...); err != nil {
+	add := plotutil.AddLinePoints
+	for i := 1; i < len(lines); i += 2 {
+		if len(lines[i].(plotter.XYs)) > 60 {
+			add = plotutil.AddLines // glyphs would hide the curve
+		}
+	}
+	if err := add(p, lines...); err != nil {
 		return fmt.Errorf("plot: %w", err)
 	}
 	w, h := opts.Width, opts.Height
