@@ -3,6 +3,7 @@ package models
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -173,4 +174,42 @@ func writeFileAtomic(path string, data []byte) error {
 		return err
 	}
 	return os.Rename(tmp.Name(), path)
+}
+
+// TokenizerFiles are the files besides the weights and config.json that
+// make a checkpoint folder usable: tokenizer, chat template, generation
+// settings.
+var TokenizerFiles = []string{"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja", "generation_config.json"}
+
+// CopyTokenizerFiles copies the TokenizerFiles that exist into the
+// checkpoint folder dst, each written atomically: generation_config.json
+// from modelDir, the others from tokenizer (a folder, or a tokenizer.json
+// file; "" means modelDir).
+func CopyTokenizerFiles(dst, modelDir, tokenizer string) error {
+	if tokenizer == "" {
+		tokenizer = modelDir
+	}
+	st, err := os.Stat(tokenizer)
+	tokDir := err == nil && st.IsDir()
+	for _, name := range TokenizerFiles {
+		src := filepath.Join(modelDir, name)
+		switch {
+		case name == "generation_config.json":
+		case tokDir:
+			src = filepath.Join(tokenizer, name)
+		case name == "tokenizer.json":
+			src = tokenizer
+		}
+		b, err := os.ReadFile(src)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("copy %s: %w", src, err)
+		}
+		if err := writeFileAtomic(filepath.Join(dst, name), b); err != nil {
+			return fmt.Errorf("copy %s: %w", src, err)
+		}
+	}
+	return nil
 }

@@ -35,6 +35,9 @@ type Generator struct {
 	// compiled graph, two per shape bucket). Set it before the first
 	// Generate for large models on the CPU.
 	ShareWeights bool
+	// Hooks apply to every forward pass: adapters (peft) or inference-time
+	// dropout. Set them before the first Generate.
+	Hooks Hooks
 
 	m       *Model
 	backend compute.Backend
@@ -133,7 +136,7 @@ func (gen *Generator) compile() error {
 				cache.Keys = append(cache.Keys, z)
 				cache.Values = append(cache.Values, z)
 			}
-			out := m.Forward(Inputs{IDs: ids, Positions: pos, Mask: mask, Cache: cache}, Options{LastTokenOnly: true})
+			out := m.Forward(Inputs{IDs: ids, Positions: pos, Mask: mask, Cache: cache}, Options{LastTokenOnly: true, Hooks: gen.Hooks})
 			res := []*Node{ConvertDType(out.Logits, dtypes.Float32)}
 			res = append(res, out.Cache.Keys...)
 			return append(res, out.Cache.Values...)
@@ -148,7 +151,7 @@ func (gen *Generator) compile() error {
 			ids, pos, mask, start := in[0], in[1], in[2], in[3]
 			shareWeights(scope, ids.Graph(), gen.ShareWeights)
 			cache := &Cache{Keys: in[4 : 4+L], Values: in[4+L : 4+2*L]}
-			out := m.Forward(Inputs{IDs: ids, Positions: pos, Mask: mask, Start: start, Cache: cache}, Options{LastTokenOnly: true})
+			out := m.Forward(Inputs{IDs: ids, Positions: pos, Mask: mask, Start: start, Cache: cache}, Options{LastTokenOnly: true, Hooks: gen.Hooks})
 			res := []*Node{ConvertDType(out.Logits, dtypes.Float32)}
 			res = append(res, out.Cache.Keys...)
 			return append(res, out.Cache.Values...)

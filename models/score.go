@@ -37,6 +37,9 @@ type Scorer struct {
 	mu      sync.Mutex
 	// BatchSize is how many sequences run together [8].
 	BatchSize int
+	// Hooks apply to every forward pass: adapters (peft) or inference-time
+	// dropout. Set them before the first Score.
+	Hooks Hooks
 }
 
 // NewScorer returns a scorer for m on backend.
@@ -61,7 +64,7 @@ func (s *Scorer) Score(ctx context.Context, ids [][]int, labels [][]int) ([]Scor
 		var err error
 		s.version = v
 		s.exec, err = model.NewExec(s.backend, s.m.Store, func(_ *model.Scope, ids, mask, labels *Node) (*Node, *Node) {
-			out := s.m.Forward(Inputs{IDs: ids, Mask: mask}, Options{})
+			out := s.m.Forward(Inputs{IDs: ids, Mask: mask}, Options{Hooks: s.Hooks})
 			T := ids.Shape().Dimensions[1]
 			target := ConvertDType(SliceAxis(labels, 1, AxisRange(1, T)), dtypes.Int32)
 			nll, valid := tokenNLL(SliceAxis(out.Logits, 1, AxisRange(0, T-1)), target)

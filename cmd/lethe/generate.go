@@ -114,6 +114,7 @@ prints the text as tokens arrive.`,
 				}
 			}
 			gen := models.NewGenerator(m, b)
+			gen.Hooks = mf.hooks
 			out := cmd.OutOrStdout()
 			opts := models.GenerateOptions{Config: cfg, Seed: seed}
 			if tok != nil {

@@ -19,12 +19,16 @@ type modelFlags struct {
 	dir     string
 	backend string
 	dtype   string
+	adapter string
+	// hooks apply the adapter, after open.
+	hooks models.Hooks
 }
 
 func (f *modelFlags) bind(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.dir, "model", "", "checkpoint folder: config.json, *.safetensors, tokenizer.json (required)")
 	cmd.Flags().StringVar(&f.backend, "backend", "", "compute backend: auto, go[:options], xla[:plugin] (default $LETHE_BACKEND or auto)")
 	cmd.Flags().StringVar(&f.dtype, "dtype", "float32", "compute dtype: float32 or bfloat16")
+	cmd.Flags().StringVar(&f.adapter, "adapter", "", "adapter folder (PEFT LoRA/DoRA, or lethe's mixture of LoRA experts) applied to the model")
 }
 
 // open loads the model and creates the backend, saying which one on w.
@@ -44,6 +48,13 @@ func (f *modelFlags) open(w io.Writer) (*models.Model, compute.Backend, error) {
 	m, err := models.Load(f.dir, models.LoadOptions{DType: dt})
 	if err != nil {
 		return nil, nil, err
+	}
+	if f.adapter != "" {
+		a, err := loadAdapter(m, f.adapter, func(s string) { fmt.Fprintf(w, "lethe: warning: %s\n", s) })
+		if err != nil {
+			return nil, nil, err
+		}
+		f.hooks = a.hooks
 	}
 	return m, b, nil
 }

@@ -74,6 +74,7 @@ token after the first.`,
 				}
 			}
 			s := models.NewScorer(m, b)
+			s.Hooks = mf.hooks
 			if batch > 0 {
 				s.BatchSize = batch
 			}

@@ -680,7 +680,7 @@ func (r *run) export() error {
 		return err
 	}
 	if r.result.Model != "" {
-		return copyTokenizerFiles(r.cfg.Tokenizer.Path, r.cfg.Model.Path, r.result.Model)
+		return models.CopyTokenizerFiles(r.result.Model, r.cfg.Model.Path, r.cfg.Tokenizer.Path)
 	}
 	return nil
 }
@@ -706,33 +706,6 @@ func (r *run) fillResult(it *data.Iterator) {
 	if r.state.BestEval != 0 {
 		r.result.BestEvalLoss = r.state.BestEval
 	}
-}
-
-// copyTokenizerFiles copies the files that make a checkpoint folder
-// usable besides the weights.
-func copyTokenizerFiles(tokPath, modelPath, dst string) error {
-	names := []string{"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json", "chat_template.jinja"}
-	for _, name := range names {
-		src := filepath.Join(modelPath, name)
-		if name != "generation_config.json" {
-			if st, err := os.Stat(tokPath); err == nil && st.IsDir() {
-				src = filepath.Join(tokPath, name)
-			} else if err == nil && name == "tokenizer.json" {
-				src = tokPath
-			}
-		}
-		b, err := os.ReadFile(src)
-		if errors.Is(err, os.ErrNotExist) {
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("copy %s: %w", src, err)
-		}
-		if err := writeAtomic(filepath.Join(dst, name), b); err != nil {
-			return fmt.Errorf("copy %s: %w", src, err)
-		}
-	}
-	return nil
 }
 
 // writeAtomic writes b to path through a temporary file and a rename.

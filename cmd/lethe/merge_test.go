@@ -1,0 +1,112 @@
+package main
+
+import (
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/lethe-ml/lethe/models/safetensors"
+)
+
+// fixtureLogProbs returns log p(ids[t+1] | ids[..t]) of the first sequence
+// of a fixture tensor of logits [2, 12, V].
+func fixtureLogProbs(t *testing.T, file, name string, ids []int64) []float64 {
+	t.Helper()
+	f, err := safetensors.Open(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	logits, err := f.Float32(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	V := len(logits) / 24
+	var out []float64
+	for pos := 0; pos+1 < 12; pos++ {
+		row := logits[pos*V : (pos+1)*V]
+		mx := math.Inf(-1)
+		for _, v := range row {
+			mx = math.Max(mx, float64(v))
+		}
+		sum := 0.0
+		for _, v := range row {
+			sum += math.Exp(float64(v) - mx)
+		}
+		out = append(out, float64(row[ids[pos+1]])-mx-math.Log(sum))
+	}
+	return out
+}
+
+func scoreIDs(t *testing.T, args ...string) []float64 {
+	t.Helper()
+	out, err := runCLI(t, "", append([]string{"score", "--backend", "go:ops_sequential"}, args...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sc struct{ LogProbs []float64 }
+	if err := json.Unmarshal([]byte(out), &sc); err != nil {
+		t.Fatal(err)
+	}
+	return sc.LogProbs
+}
+
+func maxDiff(a, b []float64) float64 {
+	if len(a) != len(b) {
+		return math.Inf(1)
+	}
+	d := 0.0
+	for i := range a {
+		d = math.Max(d, math.Abs(a[i]-b[i]))
+	}
+	return d
+}
+
+// TestAdapterAndMergeCLI: `lethe score --adapter` gives PEFT's
+// log-probabilities with the fixture adapters (LoRA, DoRA, rsLoRA), and the
+// checkpoint `lethe merge` writes gives PEFT's merged ones, with the base's
+// tokenizer files next to it.
+func TestAdapterAndMergeCLI(t *testing.T) {
+	ids := fixtureInts(t, "llama", "input_ids")[:12]
+	base := scoreIDs(t, "--model", fixtureDir+"llama", "--ids", joinIDs(ids))
+	for _, variant := range []string{"lora", "dora", "rslora"} {
+		adapter := fixtureDir + "llama/" + variant
+		expected := adapter + "/expected.safetensors"
+		got := scoreIDs(t, "--model", fixtureDir+"llama", "--adapter", adapter, "--ids", joinIDs(ids))
+		want := fixtureLogProbs(t, expected, "logits", ids)
+		if d := maxDiff(got, want); d > 1e-4 {
+			t.Errorf("%s: score --adapter differs from PEFT by %.3g", variant, d)
+		}
+		if d := maxDiff(got, base); d < 1e-3 {
+			t.Errorf("%s: the adapter changes the log-probabilities by only %.3g", variant, d)
+		}
+		out := filepath.Join(t.TempDir(), "merged")
+		if _, err := runCLI(t, "", "merge", "--model", fixtureDir+"llama", "--adapter", adapter, "--out", out); err != nil {
+			t.Fatalf("%s: merge: %v", variant, err)
+		}
+		for _, f := range []string{"config.json", "model.safetensors", "generation_config.json"} {
+			if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+				t.Errorf("%s: merged checkpoint: %v", variant, err)
+			}
+		}
+		merged := scoreIDs(t, "--model", out, "--ids", joinIDs(ids))
+		if d := maxDiff(merged, fixtureLogProbs(t, expected, "merged_logits", ids)); d > 1e-4 {
+			t.Errorf("%s: merged checkpoint differs from PEFT's merge by %.3g", variant, d)
+		}
+		if _, err := runCLI(t, "", "merge", "--model", fixtureDir+"llama", "--adapter", adapter, "--out", out); err == nil || !strings.Contains(err.Error(), "--overwrite") {
+			t.Errorf("%s: merge over an existing folder: %v", variant, err)
+		}
+	}
+	for _, bad := range [][]string{
+		{"merge", "--model", fixtureDir + "llama", "--out", t.TempDir() + "/x"},
+		{"merge", "--model", fixtureDir + "llama", "--adapter", fixtureDir + "nope", "--out", t.TempDir() + "/x"},
+		{"merge", "--model", fixtureDir + "llama", "--adapter", fixtureDir + "gpt2/lora", "--out", t.TempDir() + "/x"},
+	} {
+		if _, err := runCLI(t, "", bad...); err == nil {
+			t.Errorf("%v: no error", bad)
+		}
+	}
+}
