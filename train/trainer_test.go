@@ -199,3 +199,60 @@ func TestResumeIsExact(t *testing.T) {
 	}
 	_ = dtypes.Float32
 }
+
+// TestBFloat16ComputeWithFloat32MasterWeights: a model loaded with bfloat16
+// compute and float32 stored weights starts at transformers' loss within
+// bfloat16's precision, keeps its weights in float32, and applies updates
+// far below bfloat16's resolution (a stored bfloat16 weight of magnitude
+// 0.02 moves in steps of 2⁻⁸·0.02 ≈ 8e-5; these are below 1e-5) that agree with
+// the float32 run's.
+func TestBFloat16ComputeWithFloat32MasterWeights(t *testing.T) {
+	b := fixtureBatch(t, "llama")
+	deltas := map[bool][]float64{}
+	for _, bf16 := range []bool{false, true} {
+		opts := models.LoadOptions{}
+		if bf16 {
+			opts = models.LoadOptions{DType: dtypes.BFloat16, WeightDType: dtypes.Float32}
+		}
+		m, err := models.Load(filepath.Join(fixtures, "llama"), opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := paramValues(t, m) // fails unless the stored weights are float32
+		tr, err := NewTrainer(m, testBackend(t), TrainerOptions{Params: m.ParamNames(), Optimizer: OptimizerConfig{Name: "sgd", LR: 1e-5}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := tr.Step([]*data.Batch{b}, 1e-5)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := math.Abs(r.Loss - 6.170798); d > 2e-2 || (!bf16 && d > 1e-5) {
+			t.Errorf("bf16=%v: first loss %.6f, transformers' 6.170798", bf16, r.Loss)
+		}
+		after := paramValues(t, m)
+		for i := range before {
+			for j := range before[i] {
+				deltas[bf16] = append(deltas[bf16], float64(after[i][j])-float64(before[i][j]))
+			}
+		}
+	}
+	var dot, n32, n16, maxAbs float64
+	changed := 0
+	for i, d := range deltas[true] {
+		e := deltas[false][i]
+		dot, n32, n16 = dot+d*e, n32+e*e, n16+d*d
+		maxAbs = math.Max(maxAbs, math.Abs(d))
+		if d != 0 {
+			changed++
+		}
+	}
+	cos := dot / math.Sqrt(n32*n16)
+	t.Logf("bf16 update: %d of %d weights changed, max |Δ| %.3g, cosine to the float32 update %.4f", changed, len(deltas[true]), maxAbs, cos)
+	if maxAbs == 0 || maxAbs > 1e-5 || float64(changed) < 0.5*float64(len(deltas[true])) {
+		t.Errorf("bf16 master weights: %d of %d changed, max |Δ| %.3g", changed, len(deltas[true]), maxAbs)
+	}
+	if cos < 0.99 {
+		t.Errorf("bf16 update's cosine to the float32 update is %.4f", cos)
+	}
+}
