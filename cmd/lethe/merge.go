@@ -39,6 +39,9 @@ tokenizer and generation files of the base. Files are written atomically.`,
 			if err != nil {
 				return err
 			}
+			if a.merge == nil {
+				return fmt.Errorf("--adapter: %s is a mixture of LoRA experts, which routes by input and cannot be merged; use --adapter with score or generate", adapterDir)
+			}
 			if err := a.merge(); err != nil {
 				return fmt.Errorf("merge %s: %w", adapterDir, err)
 			}

@@ -110,3 +110,66 @@ func TestAdapterAndMergeCLI(t *testing.T) {
 		}
 	}
 }
+
+// TestFinetuneCLI runs the mixture-of-experts recipe for a few steps
+// through `lethe finetune` with overrides, scores with its adapter (the
+// mean log-probability must beat the base model's on a training chat),
+// refuses to merge it, and plots the run.
+func TestFinetuneCLI(t *testing.T) {
+	t.Chdir("../..")
+	dir := filepath.Join(t.TempDir(), "run")
+	if _, err := runCLI(t, "", "finetune", "--config", "configs/moe_lora.yaml", "--backend", "go:ops_sequential",
+		"training.max_steps=30", "training.eval_every=10", "output.dir="+dir); err != nil {
+		t.Fatal(err)
+	}
+	var res struct {
+		Steps int     `json:"steps"`
+		Train float64 `json:"train_loss"`
+		Eval  struct {
+			Loss float64 `json:"loss"`
+		} `json:"eval"`
+		Initial struct {
+			Loss float64 `json:"loss"`
+		} `json:"initial_eval"`
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, "metrics.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(raw, &res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Steps != 30 || !(res.Eval.Loss < res.Initial.Loss) {
+		t.Errorf("metrics.json %s", raw)
+	}
+	text := "<|im_start|>user\n12+7=<|im_end|>\n<|im_start|>assistant\n19<|im_end|>\n"
+	mean := func(lps []float64) float64 {
+		s := 0.0
+		for _, v := range lps {
+			s += v
+		}
+		return s / float64(len(lps))
+	}
+	base := scoreText(t, "--model", "models/testdata/tiny-chat", "--text", text)
+	tuned := scoreText(t, "--model", "models/testdata/tiny-chat", "--adapter", filepath.Join(dir, "adapter"), "--text", text)
+	if !(mean(tuned) > mean(base)+0.5) {
+		t.Errorf("mean log-probability %.3f with the adapter, %.3f without", mean(tuned), mean(base))
+	}
+	if _, err := runCLI(t, "", "merge", "--model", "models/testdata/tiny-chat", "--adapter", filepath.Join(dir, "adapter"), "--out", dir+"/merged"); err == nil || !strings.Contains(err.Error(), "cannot be merged") {
+		t.Errorf("merge of a mixture: %v", err)
+	}
+	if _, err := runCLI(t, "", "plot", dir, "--out", dir+"/loss.svg"); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := os.Stat(dir + "/loss.svg"); err != nil || st.Size() < 1000 {
+		t.Errorf("plot: %v", err)
+	}
+	if _, err := runCLI(t, "", "finetune", "--config", "configs/moe_lora.yaml", "training.max_step=3"); err == nil || !strings.Contains(err.Error(), "max_step") {
+		t.Errorf("unknown key: %v", err)
+	}
+}
+
+func scoreText(t *testing.T, args ...string) []float64 {
+	t.Helper()
+	return scoreIDs(t, args...)
+}

@@ -243,6 +243,9 @@ func (c *Config) Validate() error {
 	if c.Data.Seed == 0 && t.Seed != 0 {
 		c.Data.Seed = uint64(t.Seed)
 	}
+	if c.PEFT.Method == "moe" && c.Output.SaveModel != nil && *c.Output.SaveModel {
+		errs = append(errs, errors.New("output.save_model: a mixture of LoRA experts (peft.method moe) routes by input and cannot be merged into a model"))
+	}
 	if c.Output.Dir == "" {
 		errs = append(errs, errors.New("output.dir: required (the run folder)"))
 	}

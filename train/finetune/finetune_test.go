@@ -277,3 +277,41 @@ func TestInterruptAndResumeIsExact(t *testing.T) {
 		}
 	}
 }
+
+// TestMoEFineTune trains a mixture of LoRA experts (SiRA: top-2 of 4, with
+// capacity, expert dropout and the balance loss) and reloads the saved
+// adapter, which must reproduce the run's last evaluation.
+func TestMoEFineTune(t *testing.T) {
+	cfg := tinyRecipe(t, "peft.method=moe", "peft.num_experts=4", "peft.top_k=2", "peft.r=8", "peft.lora_alpha=16",
+		"peft.target_modules=all-linear", "peft.capacity_factor=1.5", "peft.expert_dropout=0.1",
+		"optimizer.lr=5e-3", "training.max_steps=40", "training.eval_every=20", "training.eval_at_start=true")
+	res, err := Run(context.Background(), cfg, Options{Backend: testBackend(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("eval loss %.4f -> %.4f, %d trainable", res.InitialEval.Loss, res.Eval.Loss, res.Trainable)
+	if !(res.Eval.Loss < res.InitialEval.Loss-1) {
+		t.Errorf("eval loss %.4f -> %.4f", res.InitialEval.Loss, res.Eval.Loss)
+	}
+	// Per module: router N·in, A N·r·in, B N·out·r; q, k, v, o, gate, up,
+	// down of 2 layers with (in, out) as in TestBench.
+	want := 0
+	for _, io := range [][2]int{{64, 64}, {64, 32}, {64, 32}, {64, 64}, {64, 160}, {64, 160}, {160, 64}} {
+		want += 4*io[0] + 4*8*io[0] + 4*io[1]*8
+	}
+	if res.Trainable != int64(2*want) {
+		t.Errorf("%d trainable, want %d", res.Trainable, 2*want)
+	}
+	again := tinyRecipe(t, "peft.method=moe", "peft.adapter="+res.Adapter, "training.max_steps=1", "training.eval_at_start=true")
+	r2, err := Run(context.Background(), again, Options{Backend: testBackend(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := math.Abs(r2.InitialEval.Loss - res.Eval.Loss); d > 1e-5 {
+		t.Errorf("the saved adapter evaluates to %.6f, the run ended at %.6f", r2.InitialEval.Loss, res.Eval.Loss)
+	}
+	if _, err := LoadConfig("", []string{"model.path=m", "data.train.files=[x]", "data.collate={batch_size: 8, max_length: 64}",
+		"optimizer.lr=1", "output.dir=o", "peft.method=moe", "output.save_model=true"}); err == nil || !strings.Contains(err.Error(), "output.save_model") {
+		t.Errorf("moe with save_model: %v", err)
+	}
+}

@@ -12,6 +12,8 @@ import (
 	"github.com/lethe-ml/lethe/models"
 	"github.com/lethe-ml/lethe/peft"
 	"github.com/lethe-ml/lethe/peft/lora"
+	"github.com/lethe-ml/lethe/peft/moe"
+	"github.com/lethe-ml/lethe/train"
 	"github.com/lethe-ml/lethe/train/dropout"
 )
 
@@ -24,8 +26,10 @@ const AdapterName = "default"
 // keys are the names of PEFT's LoraConfig (adapter_config.json), so a
 // PEFT user's settings carry over.
 type PEFTConfig struct {
-	// Method is "lora" (LoRA, DoRA and rsLoRA through the flags below) or
-	// "" / "none" for full fine-tuning.
+	// Method is "lora" (LoRA, DoRA and rsLoRA through the flags below),
+	// "moe" (a mixture of LoRA experts: SiRA, or MoSLD with
+	// shared_projection; package peft/moe) or "" / "none" for full
+	// fine-tuning.
 	Method string `yaml:"method" json:"method,omitempty"`
 	// Adapter starts from an existing adapter folder (PEFT's or lethe's)
 	// and trains it further; its adapter_config.json then defines the
@@ -64,6 +68,26 @@ type PEFTConfig struct {
 	// WeightDropout is LoRA Dropout (Lin et al. 2024): drop rows of A and
 	// columns of B in training, a sparsity regulariser.
 	WeightDropout float64 `yaml:"weight_dropout" json:"weight_dropout,omitempty"`
+
+	// The keys of a mixture of LoRA experts (method moe), with the names
+	// of its adapter_config.json (see package peft/moe):
+	// NumExperts experts per module [4], TopK routed per token [2].
+	NumExperts int `yaml:"num_experts" json:"num_experts,omitempty"`
+	TopK       int `yaml:"top_k" json:"top_k,omitempty"`
+	// ExpertCapacity is the most tokens an expert takes per batch;
+	// CapacityFactor sets it to ⌈factor·k·tokens/N⌉ (both 0: no limit).
+	ExpertCapacity int     `yaml:"expert_capacity" json:"expert_capacity,omitempty"`
+	CapacityFactor float64 `yaml:"capacity_factor" json:"capacity_factor,omitempty"`
+	// ExpertDropout drops an expert's output for a token in training.
+	ExpertDropout float64 `yaml:"expert_dropout" json:"expert_dropout,omitempty"`
+	// SharedProjection is MoSLD's shared matrix: "A" (one A per module for
+	// all experts), "B", or "" (SiRA: none); SharedDropout drops its
+	// entries in training.
+	SharedProjection string  `yaml:"shared_projection" json:"shared_projection,omitempty"`
+	SharedDropout    float64 `yaml:"shared_dropout" json:"shared_dropout,omitempty"`
+	// RouterAuxLossCoef weights the load-balancing loss [0.01; negative:
+	// none].
+	RouterAuxLossCoef float64 `yaml:"router_aux_loss_coef" json:"router_aux_loss_coef,omitempty"`
 }
 
 // Patterns is a rank_pattern or alpha_pattern: a YAML mapping from
@@ -109,29 +133,79 @@ func (c PEFTConfig) enabled() bool {
 // dropout.lora.
 func (c *PEFTConfig) validate(loraInput float64) error {
 	if !c.enabled() {
-		if c.Adapter != "" || c.R != 0 || c.TargetModules != nil || c.UseDoRA || c.UseRSLoRA {
-			return errors.New("peft: adapter settings without peft.method (lora)")
+		if c.Adapter != "" || c.R != 0 || c.TargetModules != nil || c.UseDoRA || c.UseRSLoRA || c.NumExperts != 0 {
+			return errors.New("peft: adapter settings without peft.method (lora or moe)")
 		}
 		return nil
 	}
 	c.Method = strings.ToLower(c.Method)
-	if c.Method != "lora" {
-		return fmt.Errorf("peft.method: %q is not one of none, lora", c.Method)
+	if c.Method != "lora" && c.Method != "moe" {
+		return fmt.Errorf("peft.method: %q is not one of none, lora, moe", c.Method)
 	}
 	var errs []error
+	if c.Method == "lora" {
+		for key, set := range map[string]bool{"num_experts": c.NumExperts != 0, "top_k": c.TopK != 0, "expert_capacity": c.ExpertCapacity != 0,
+			"capacity_factor": c.CapacityFactor != 0, "expert_dropout": c.ExpertDropout != 0, "shared_projection": c.SharedProjection != "",
+			"shared_dropout": c.SharedDropout != 0, "router_aux_loss_coef": c.RouterAuxLossCoef != 0} {
+			if set {
+				errs = append(errs, fmt.Errorf("peft.%s: a key of peft.method moe, not lora", key))
+			}
+		}
+	}
 	if c.Adapter != "" {
 		for key, set := range map[string]bool{"r": c.R != 0, "lora_alpha": c.LoraAlpha != 0, "target_modules": c.TargetModules != nil,
-			"use_dora": c.UseDoRA, "use_rslora": c.UseRSLoRA, "init_lora_weights": c.InitLoraWeights != nil} {
+			"use_dora": c.UseDoRA, "use_rslora": c.UseRSLoRA, "init_lora_weights": c.InitLoraWeights != nil, "num_experts": c.NumExperts != 0,
+			"top_k": c.TopK != 0, "shared_projection": c.SharedProjection != ""} {
 			if set {
 				errs = append(errs, fmt.Errorf("peft.%s: set by peft.adapter's adapter_config.json; leave it out", key))
 			}
 		}
 		return errors.Join(errs...)
 	}
-	if _, err := c.loraConfig(loraInput); err != nil {
+	if c.Method == "moe" {
+		if _, err := c.moeConfig(loraInput); err != nil {
+			errs = append(errs, err)
+		}
+	} else if _, err := c.loraConfig(loraInput); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// moeConfig converts c into a moe.Config.
+func (c *PEFTConfig) moeConfig(inputDropout float64) (moe.Config, error) {
+	lc, err := c.loraConfig(inputDropout)
+	errs := []error{err}
+	for key, set := range map[string]bool{"use_dora": lc.UseDoRA, "rank_pattern": len(lc.RankPattern) > 0, "alpha_pattern": len(lc.AlphaPattern) > 0,
+		"modules_to_save": len(lc.ModulesToSave) > 0, "weight_dropout": lc.WeightDropout != 0, "init_lora_weights: pissa": lc.Init == lora.InitPiSSA} {
+		if set {
+			errs = append(errs, fmt.Errorf("peft.%s: not available with peft.method moe", key))
+		}
+	}
+	mc := moe.Config{
+		Experts: c.NumExperts, TopK: c.TopK, R: lc.R, Alpha: lc.Alpha, UseRSLoRA: lc.UseRSLoRA,
+		TargetModules: lc.TargetModules, ExcludeModules: lc.ExcludeModules,
+		LayersToTransform: lc.LayersToTransform, LayersPattern: lc.LayersPattern,
+		Dropout: lc.Dropout, ExpertDropout: c.ExpertDropout, Capacity: c.ExpertCapacity, CapacityFactor: c.CapacityFactor,
+		Share: moe.Share(c.SharedProjection), SharedDropout: c.SharedDropout, BalanceCoef: c.RouterAuxLossCoef, Init: lc.Init,
+	}
+	switch {
+	case c.NumExperts < 0 || c.TopK < 0 || (c.NumExperts > 0 && c.TopK > c.NumExperts):
+		errs = append(errs, fmt.Errorf("peft.top_k: must be in [1, num_experts], got top_k %d and num_experts %d", c.TopK, c.NumExperts))
+	case c.ExpertCapacity < 0 || c.CapacityFactor < 0:
+		errs = append(errs, errors.New("peft.expert_capacity and peft.capacity_factor: must be >= 0"))
+	case c.ExpertDropout < 0 || c.ExpertDropout >= 1 || c.SharedDropout < 0 || c.SharedDropout >= 1:
+		errs = append(errs, errors.New("peft.expert_dropout and peft.shared_dropout: must be in [0, 1)"))
+	}
+	switch mc.Share {
+	case moe.ShareNone, moe.ShareA, moe.ShareB:
+		if c.SharedDropout != 0 && mc.Share == moe.ShareNone {
+			errs = append(errs, errors.New("peft.shared_dropout: needs peft.shared_projection"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("peft.shared_projection: %q is not \"A\", \"B\" or empty", c.SharedProjection))
+	}
+	return mc, errors.Join(errs...)
 }
 
 // loraConfig converts c into a lora.Config; inputDropout is the rate
@@ -200,6 +274,27 @@ func newTuner(m *models.Model, cfg Config, reg *dropout.Regularizer) (tuner, err
 	if !p.enabled() {
 		return fullTuner{m}, nil
 	}
+	if p.Method == "moe" {
+		var (
+			a   *moe.Adapter
+			err error
+		)
+		if p.Adapter != "" {
+			if a, err = moe.Load(m, p.Adapter, AdapterName); err != nil {
+				return nil, fmt.Errorf("peft.adapter: %w", err)
+			}
+		} else {
+			mc, err := p.moeConfig(reg.LoRADropout())
+			if err != nil {
+				return nil, err
+			}
+			mc.BaseModel = cfg.Model.Path
+			if a, err = moe.Attach(m, AdapterName, mc, uint64(cfg.Training.Seed)); err != nil {
+				return nil, fmt.Errorf("peft: %w", err)
+			}
+		}
+		return &moeTuner{a}, nil
+	}
 	var (
 		a   *lora.Adapter
 		err error
@@ -257,4 +352,27 @@ func (t *loraTuner) Save(dir string, out OutputConfig, res *Result) error {
 		return err
 	}
 	return t.a.Unmerge()
+}
+
+// moeTuner trains a mixture of LoRA experts on the frozen model; its loss
+// adds the load-balancing term.
+type moeTuner struct{ a *moe.Adapter }
+
+func (t *moeTuner) Hooks(train bool) models.Hooks    { return t.a.Hooks(train) }
+func (t *moeTuner) Params() []string                 { return t.a.Params() }
+func (t *moeTuner) Vars() map[string]*model.Variable { return t.a.Vars() }
+func (t *moeTuner) Warnings() []string               { return t.a.Warnings() }
+func (t *moeTuner) Trainable() int64                 { return int64(t.a.NumParams()) }
+
+// WrapLoss adds router_aux_loss_coef times the balance loss in training.
+func (t *moeTuner) WrapLoss(loss train.LossFunc) train.LossFunc { return t.a.AddBalance(loss) }
+
+// Save writes the adapter to adapter/ in lethe's mixture format; a mixture
+// cannot be merged, so output.save_model is refused.
+func (t *moeTuner) Save(dir string, out OutputConfig, res *Result) error {
+	res.Adapter = filepath.Join(dir, AdapterDir)
+	if out.SaveModel != nil && *out.SaveModel {
+		return errors.New("output.save_model: a mixture of LoRA experts routes by input and cannot be merged into the weights")
+	}
+	return t.a.Save(res.Adapter)
 }

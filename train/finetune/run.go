@@ -317,6 +317,11 @@ func (r *run) build() error {
 	hooks := peft.ComposeHooks(r.tuner.Hooks(true), r.reg.Hooks())
 	evalHooks := r.tuner.Hooks(false)
 	loss := train.CausalLM(r.model, hooks, evalHooks, r.reg.HeadSamples())
+	if w, ok := r.tuner.(interface {
+		WrapLoss(train.LossFunc) train.LossFunc
+	}); ok {
+		loss = w.WrapLoss(loss)
+	}
 	r.trainer, err = train.NewTrainer(r.model, r.backend, train.TrainerOptions{
 		Params: r.tuner.Params(), Vars: r.tuner.Vars(), Optimizer: r.cfg.Optimizer, Loss: loss,
 		GradAccum: r.cfg.Training.GradAccum, Seed: r.cfg.Training.Seed,
