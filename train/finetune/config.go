@@ -93,11 +93,13 @@ type DataConfig struct {
 
 // TrainingConfig is the loop.
 type TrainingConfig struct {
-	// Epochs is the number of passes over the training data [1].
+	// Epochs is the number of passes over the training data [1, or, with
+	// max_steps, as many as max_steps needs].
 	Epochs int `yaml:"epochs" json:"epochs"`
 	// MaxSteps stops after this many optimizer steps [0: when the epochs
-	// end]. Setting it also spares the pass that counts the steps of the
-	// epochs for the schedule.
+	// end]; without epochs the data repeat until then, as transformers'
+	// max_steps. Setting it also spares the pass that counts the steps of
+	// the epochs for the schedule.
 	MaxSteps int `yaml:"max_steps" json:"max_steps"`
 	// GradAccum is the number of batches per optimizer step [1].
 	GradAccum int `yaml:"grad_accum" json:"grad_accum"`
@@ -209,7 +211,7 @@ func (c *Config) Validate() error {
 	add(c.Optimizer.Validate(), "")
 	add(c.Schedule.Validate(), "")
 	t := &c.Training
-	if t.Epochs == 0 {
+	if t.Epochs == 0 && t.MaxSteps == 0 {
 		t.Epochs = 1
 	}
 	if t.GradAccum == 0 {

@@ -229,9 +229,27 @@ func (r *run) openData(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("data.train: %w", err)
 	}
-	lc := data.LoaderConfig{Collate: dc.Collate, Shuffle: dc.Shuffle, Seed: dc.Seed, WindowRows: dc.WindowRows, Epochs: r.cfg.Training.Epochs}
+	epochs := r.cfg.Training.Epochs
+	if epochs == 0 { // until training.max_steps
+		epochs = math.MaxInt32
+	}
+	lc := data.LoaderConfig{Collate: dc.Collate, Shuffle: dc.Shuffle, Seed: dc.Seed, WindowRows: dc.WindowRows, Epochs: epochs}
 	if r.loader, err = data.NewLoader(ds, pre, lc); err != nil {
 		return fmt.Errorf("data: %w", err)
+	}
+	if r.cfg.Training.Epochs == 0 {
+		// Repeating the data until max_steps needs one batch in an epoch.
+		one := lc
+		one.Epochs = 1
+		probe, err := data.NewLoader(ds, pre, one)
+		if err != nil {
+			return fmt.Errorf("data: %w", err)
+		}
+		if n, err := firstBatches(ctx, probe, 1); err != nil {
+			return fmt.Errorf("data.train: %w", err)
+		} else if n == 0 {
+			return errors.New("data.train: no example with a loss token")
+		}
 	}
 	r.total = r.cfg.Training.MaxSteps
 	if r.total == 0 {
@@ -278,13 +296,18 @@ func (r *run) openData(ctx context.Context) error {
 
 // countBatches iterates the loader once to count its batches.
 func countBatches(ctx context.Context, l *data.Loader) (int, error) {
+	return firstBatches(ctx, l, math.MaxInt)
+}
+
+// firstBatches counts the loader's batches, up to limit.
+func firstBatches(ctx context.Context, l *data.Loader, limit int) (int, error) {
 	it, err := l.Iterate(data.Position{})
 	if err != nil {
 		return 0, err
 	}
 	defer it.Close()
 	n := 0
-	for {
+	for n < limit {
 		_, err := it.Next(ctx)
 		if errors.Is(err, io.EOF) {
 			return n, nil
@@ -294,6 +317,7 @@ func countBatches(ctx context.Context, l *data.Loader) (int, error) {
 		}
 		n++
 	}
+	return n, nil
 }
 
 // build creates the regularizer, the tuner and the trainer.
@@ -702,7 +726,7 @@ func (r *run) writeSummary(it *data.Iterator) error {
 func (r *run) fillResult(it *data.Iterator) {
 	r.result.Steps = r.state.Step
 	r.result.Epochs = it.Position().Epoch + 1
-	if r.result.Epochs > r.cfg.Training.Epochs {
+	if e := r.cfg.Training.Epochs; e > 0 && r.result.Epochs > e {
 		r.result.Epochs = r.cfg.Training.Epochs
 	}
 	r.result.Tokens = r.state.Tokens
