@@ -17,6 +17,7 @@ import (
 // weights; the shapes of bench/torch/llama_bench.py):
 //
 //	tiny     Llama, 2 layers, hidden 256, 8 heads (4 KV), intermediate 688, vocab 32000
+//	small    Llama, 2 layers, hidden 128, 4 heads (2 KV), intermediate 512, vocab 2048 (~1.0M parameters)
 //	smollm2  SmolLM2-135M: 30 layers, hidden 576, 9 heads (3 KV), intermediate 1536, vocab 49152, tied
 func BenchConfig(name string) (*Config, error) {
 	var js string
@@ -25,12 +26,16 @@ func BenchConfig(name string) (*Config, error) {
 		js = `{"model_type": "llama", "vocab_size": 32000, "hidden_size": 256, "intermediate_size": 688,
 			"num_hidden_layers": 2, "num_attention_heads": 8, "num_key_value_heads": 4, "rms_norm_eps": 1e-5,
 			"rope_theta": 10000.0, "max_position_embeddings": 4096, "tie_word_embeddings": false}`
+	case "small":
+		js = `{"model_type": "llama", "vocab_size": 2048, "hidden_size": 128, "intermediate_size": 512,
+			"num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2, "rms_norm_eps": 1e-5,
+			"rope_theta": 10000.0, "max_position_embeddings": 4096, "tie_word_embeddings": false}`
 	case "smollm2":
 		js = `{"model_type": "llama", "vocab_size": 49152, "hidden_size": 576, "intermediate_size": 1536,
 			"num_hidden_layers": 30, "num_attention_heads": 9, "num_key_value_heads": 3, "rms_norm_eps": 1e-5,
 			"rope_theta": 100000.0, "max_position_embeddings": 8192, "tie_word_embeddings": true}`
 	default:
-		return nil, fmt.Errorf("unknown benchmark model %q (want tiny or smollm2)", name)
+		return nil, fmt.Errorf("unknown benchmark model %q (want tiny, small or smollm2)", name)
 	}
 	return ParseConfig([]byte(js))
 }

@@ -75,7 +75,8 @@ def _settle_env():
     return dropped
 
 
-_ENV_DROPPED = _settle_env() if __name__ == "__main__" else {}
+# train_bench.py imports this module as its first import, for the same environment.
+_ENV_DROPPED = _settle_env() if __name__ == "__main__" or os.path.basename(sys.argv[0]) == "train_bench.py" else {}
 
 import torch
 import torch.nn as nn
@@ -86,6 +87,10 @@ CONFIGS = {
     "tiny": dict(vocab_size=32000, hidden_size=256, intermediate_size=688, num_hidden_layers=2,
                  num_attention_heads=8, num_key_value_heads=4, rms_norm_eps=1e-5, rope_theta=10000.0,
                  tie_word_embeddings=False),
+    # lethe's small training benchmark (~1.0M parameters, the scale of the 0.9M LM in shared/README).
+    "small": dict(vocab_size=2048, hidden_size=128, intermediate_size=512, num_hidden_layers=2,
+                  num_attention_heads=4, num_key_value_heads=2, rms_norm_eps=1e-5, rope_theta=10000.0,
+                  tie_word_embeddings=False),
     # SmolLM2-135M shapes (random weights).
     "smollm2": dict(vocab_size=49152, hidden_size=576, intermediate_size=1536, num_hidden_layers=30,
                     num_attention_heads=9, num_key_value_heads=3, rms_norm_eps=1e-5, rope_theta=100000.0,
@@ -95,6 +100,7 @@ CONFIGS = {
 PLANS = {
     "tiny": dict(prefill_batches=[1, 8], prompt_len=128, decode_batches=[1, 8], new_tokens=128, nocache_batch=1),
     "smollm2": dict(prefill_batches=[1, 8], prompt_len=512, decode_batches=[1, 8], new_tokens=128, nocache_batch=1),
+    "small": dict(prefill_batches=[1, 8], prompt_len=64, decode_batches=[1, 8], new_tokens=64, nocache_batch=1),
 }
 QUICK = dict(prefill_batches=[1, 2], prompt_len=32, decode_batches=[1, 2], new_tokens=8, nocache_batch=1)
 

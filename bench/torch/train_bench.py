@@ -5,7 +5,7 @@ fine-tuning and LoRA (r=16, alpha=32, every linear projection of every layer, PE
 lora_A/lora_B forward: y = W x + (alpha/r) B A x, base frozen; the LM head and embeddings are not
 adapted), AdamW (torch.optim.AdamW, lr 1e-4, weight decay 0), causal-LM loss over every position.
 
-    /usr/bin/python3 bench/torch/train_bench.py --config tiny --batch 8 --seq 128        # CPU, 2 threads
+    /usr/bin/python3 bench/torch/train_bench.py --config tiny --batch 8 --seq 128 --env tuned   # CPU, 2 threads
     python3 bench/torch/train_bench.py --config smollm2 --batch 8 --seq 512 --dtype bf16  # GPU
 
 A step = forward + loss + backward + optimizer step + zero_grad on a [batch, seq] batch of random ids.
@@ -70,6 +70,11 @@ def main():
     ap.add_argument("--device", default=None)
     ap.add_argument("--dtype", choices=["f32", "bf16"], default="f32")
     ap.add_argument("--out", default=None, help="append the JSON lines to this file")
+    # Read by llama_bench before torch loads (see its docstring): OpenBLAS/OpenMP/malloc settings.
+    ap.add_argument("--env", choices=["default", "tuned"], default="default")
+    ap.add_argument("--omp-wait-policy", default=None)
+    ap.add_argument("--malloc", default=None)
+    ap.add_argument("--keep-openblas-env", action="store_true")
     a = ap.parse_args()
     device = torch.device(a.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     if device.type == "cpu":
@@ -102,7 +107,7 @@ def main():
             if i >= a.warmup:
                 times.append(dt)
         med = statistics.median(times)
-        rec = dict(impl="torch", torch=torch.__version__, device=str(device), threads=torch.get_num_threads(),
+        rec = dict(impl="torch", torch=torch.__version__, env=a.env, device=str(device), threads=torch.get_num_threads(),
                    config=a.config, mode=mode, dtype=a.dtype, batch=a.batch, seq=a.seq,
                    rank=a.rank if mode == "lora" else None,
                    trainable_parameters=sum(p.numel() for p in params),

@@ -90,7 +90,7 @@ and, with --no-cache, decoding that re-runs the whole sequence per token.
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&cfgName, "config", "tiny", "random-weight model: tiny or smollm2")
+	f.StringVar(&cfgName, "config", "tiny", "random-weight model: tiny, small or smollm2")
 	f.StringVar(&dir, "model", "", "benchmark a checkpoint folder instead")
 	f.StringVar(&backendSpec, "backend", "", "compute backend: auto, go[:options], xla[:plugin]")
 	f.StringVar(&dtype, "dtype", "float32", "compute dtype: float32 or bfloat16")

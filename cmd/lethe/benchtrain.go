@@ -44,7 +44,7 @@ for separate figures).`,
 			if dt != dtypes.Float32 {
 				lo.WeightDType = dtypes.Float32
 			}
-			b, info, err := backend.New(backend.Resolve(backendSpec))
+			b, info, err := backend.NewTraining(backend.Resolve(backendSpec))
 			if err != nil {
 				return fmt.Errorf("--backend: %w", err)
 			}
@@ -93,7 +93,7 @@ for separate figures).`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&cfgName, "config", "tiny", "random-weight model: tiny or smollm2")
+	f.StringVar(&cfgName, "config", "tiny", "random-weight model: tiny, small or smollm2")
 	f.StringVar(&dir, "model", "", "benchmark a checkpoint folder instead")
 	f.StringVar(&backendSpec, "backend", "", "compute backend: auto, go[:options], xla[:plugin]")
 	f.StringVar(&dtype, "dtype", "float32", "compute dtype: float32 or bfloat16 (float32 master weights)")

@@ -75,7 +75,20 @@ func Resolve(specs ...string) string {
 }
 
 // New creates the backend named by spec (see the package documentation).
-func New(spec string) (compute.Backend, Info, error) {
+func New(spec string) (compute.Backend, Info, error) { return newBackend(spec, "") }
+
+// TrainingGoOptions are the pure-Go backend's options NewTraining uses when
+// the spec gives none: one op at a time, each using every core, which is
+// the fastest schedule for training graphs.
+const TrainingGoOptions = "parallelism=-1"
+
+// NewTraining is New for training graphs: a bare "go", or "auto" without a
+// PJRT plugin, gets TrainingGoOptions.
+func NewTraining(spec string) (compute.Backend, Info, error) {
+	return newBackend(spec, TrainingGoOptions)
+}
+
+func newBackend(spec, goDefault string) (compute.Backend, Info, error) {
 	name, config, _ := strings.Cut(spec, ":")
 	switch name {
 	case "auto", "":
@@ -84,7 +97,7 @@ func New(spec string) (compute.Backend, Info, error) {
 		}
 		plugin, env, why := Discover()
 		if plugin == "" {
-			b, info, err := newGo("")
+			b, info, err := newGo(goDefault)
 			info.Why = "auto: " + why + ", using the pure-Go backend"
 			return b, info, err
 		}
@@ -95,6 +108,9 @@ func New(spec string) (compute.Backend, Info, error) {
 		info.Why = "auto: " + why
 		return b, info, nil
 	case "go":
+		if config == "" {
+			config = goDefault
+		}
 		return newGo(config)
 	case "xla":
 		plugin := config

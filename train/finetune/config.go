@@ -54,7 +54,8 @@ type ModelConfig struct {
 	// cast for each step.
 	DType string `yaml:"dtype" json:"dtype"`
 	// Backend is "go[:options]", "xla[:plugin]" or "auto" [$LETHE_BACKEND,
-	// else auto].
+	// else auto]; a bare "go" trains with parallelism=-1 (one op at a time
+	// on every core, the fastest for training).
 	Backend string `yaml:"backend" json:"backend"`
 }
 

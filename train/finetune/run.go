@@ -182,7 +182,7 @@ func (r *run) prepareDir() error {
 func (r *run) open() error {
 	r.backend = r.opts.Backend
 	if r.backend == nil {
-		b, info, err := backend.New(backend.Resolve(r.cfg.Model.Backend))
+		b, info, err := backend.NewTraining(backend.Resolve(r.cfg.Model.Backend))
 		if err != nil {
 			return fmt.Errorf("model.backend: %w", err)
 		}
