@@ -246,6 +246,9 @@ func (c *Config) Validate() error {
 	if c.Data.Seed == 0 && t.Seed != 0 {
 		c.Data.Seed = uint64(t.Seed)
 	}
+	if c.Dropout.Progressive.Enabled && t.Epochs == 0 {
+		errs = append(errs, errors.New("dropout.progressive: works epoch by epoch; set training.epochs"))
+	}
 	if c.PEFT.Method == "moe" && c.Output.SaveModel != nil && *c.Output.SaveModel {
 		errs = append(errs, errors.New("output.save_model: a mixture of LoRA experts (peft.method moe) routes by input and cannot be merged into a model"))
 	}

@@ -315,3 +315,26 @@ func TestMoEFineTune(t *testing.T) {
 		t.Errorf("moe with save_model: %v", err)
 	}
 }
+
+// TestDatasetShapes fine-tunes on the other dataset shapes of package data:
+// prompt/completion rows (loss on the completion; rows with a null are
+// skipped) and plain text (loss on every token after the first).
+func TestDatasetShapes(t *testing.T) {
+	for _, tc := range []struct{ name, file string }{
+		{"prompt_completion", "../../data/testdata/parquet/prompt_completion_gzip.parquet"},
+		{"text", "../../data/testdata/parquet/text_plain_v1.parquet"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := tinyRecipe(t, "data.train.files=["+tc.file+"]", "data.eval.files=["+tc.file+"]",
+				"training.max_steps=30", "training.eval_at_start=true", "training.eval_every=30")
+			res, err := Run(context.Background(), cfg, Options{Backend: testBackend(t)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("eval loss %.4f -> %.4f on %d tokens", res.InitialEval.Loss, res.Eval.Loss, res.Eval.Tokens)
+			if !(res.Eval.Loss < 0.7*res.InitialEval.Loss) || res.Eval.Tokens == 0 {
+				t.Errorf("eval %+v, initial %+v", res.Eval, res.InitialEval)
+			}
+		})
+	}
+}
