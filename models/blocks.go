@@ -252,3 +252,15 @@ func tokenNLL(logits, target *Node) (nll, valid *Node) {
 	picked := Gather(Reshape(logp, B*T*V), InsertAxes(flatIdx, -1)) // [B·T]
 	return Neg(Reshape(picked, B, T)), valid
 }
+
+// TokenLogProbs returns log p(labels[:, t+1] | tokens ≤ t) [B, T-1] for
+// logits [B, T, V] and labels [B, T] (the causal-LM shift, as the loss
+// does), in float32, and a mask [B, T-1] that is 1 where the label is not
+// IgnoreIndex (-100) and 0 where it is (the log-probability is 0 there).
+func TokenLogProbs(logits, labels *Node) (logp, valid *Node) {
+	T := logits.Shape().Dimensions[1]
+	pred := SliceAxis(logits, 1, AxisRange(0, T-1))
+	target := ConvertDType(SliceAxis(labels, 1, AxisRange(1, T)), dtypes.Int32)
+	nll, valid := tokenNLL(pred, target)
+	return Mul(Neg(nll), valid), valid
+}

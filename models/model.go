@@ -306,3 +306,41 @@ func transposeTensor(t *tensors.Tensor) *tensors.Tensor {
 	}
 	return out
 }
+
+// FrozenScope is the store scope under which Frozen keeps its copies;
+// checkpoints leave variables under it out (a frozen copy is rebuilt from
+// the checkpoint it was made from).
+const FrozenScope = "frozen"
+
+// Frozen returns a copy of m's current weights in m's own store, under
+// FrozenScope/name, as a Model with m's configuration and dtype: the frozen
+// reference model of unlearning and distillation objectives, which then
+// runs in the same graphs as m. The copies are not among m's parameters
+// and nothing trains them unless a trainer is given them.
+func (m *Model) Frozen(name string) (*Model, error) {
+	f := &Model{Config: m.Config, Store: m.Store, DType: m.DType, Dir: m.Dir, params: map[string]*model.Variable{},
+		order: slices.Clone(m.order), transposed: m.transposed}
+	root := m.Store.RootScope().In(FrozenScope).In("%s", name)
+	for _, key := range m.order {
+		v := m.params[key]
+		val, err := v.Value()
+		if err != nil {
+			return nil, fmt.Errorf("frozen copy of %q: %w", key, err)
+		}
+		parts := strings.Split(key, ".")
+		scope := root
+		for _, p := range parts[:len(parts)-1] {
+			scope = scope.In("%s", p)
+		}
+		cp, err := val.Clone()
+		if err != nil {
+			return nil, fmt.Errorf("frozen copy of %q: %w", key, err)
+		}
+		c, err := scope.CreateVariable(parts[len(parts)-1], cp)
+		if err != nil {
+			return nil, fmt.Errorf("frozen copy of %q: %w", key, err)
+		}
+		f.params[key] = c
+	}
+	return f, nil
+}

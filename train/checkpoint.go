@@ -14,6 +14,7 @@ import (
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
 
+	"github.com/lethe-ml/lethe/models"
 	"github.com/lethe-ml/lethe/models/safetensors"
 )
 
@@ -57,6 +58,9 @@ func (t *Trainer) stateVars() map[string]*model.Variable {
 	}
 	out := map[string]*model.Variable{}
 	for v := range t.model.Store.IterVariables() {
+		if strings.HasPrefix(v.Path(), "/"+models.FrozenScope+"/") {
+			continue // frozen copies (Model.Frozen) are rebuilt, not saved
+		}
 		if !frozen[v] && v.HasValue() {
 			out[v.Path()] = v
 		}

@@ -1,0 +1,242 @@
+package unlearn
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"strings"
+
+	"github.com/gomlx/compute/dtypes"
+	. "github.com/gomlx/gomlx/core/graph"
+)
+
+// MethodConfig selects an unlearning objective and its hyperparameters.
+// Each method reads the keys its documentation names; defaults (in
+// brackets) are open-unlearning's.
+type MethodConfig struct {
+	// Name is one of Methods().
+	Name string `yaml:"name" json:"name"`
+	// Gamma weights the forget term [1]; Alpha the retain term [1, except
+	// grad_ascent: 0].
+	Gamma *float64 `yaml:"gamma" json:"gamma,omitempty"`
+	Alpha *float64 `yaml:"alpha" json:"alpha,omitempty"`
+	// RetainLoss is the retain term: "nll" (the retain data's
+	// negative log-likelihood) or "kl" (KL from the frozen reference's
+	// next-token distributions on the retain data) [nll].
+	RetainLoss string `yaml:"retain_loss" json:"retain_loss,omitempty"`
+	// Beta is the inverse temperature of npo [0.1], simnpo [4.5] and dpo
+	// [0.1], the strength of undial's logit adjustment [10] and the
+	// exponent of wga's weights [1].
+	Beta float64 `yaml:"beta" json:"beta,omitempty"`
+	// Delta is SimNPO's reward margin γ [0].
+	Delta float64 `yaml:"delta" json:"delta,omitempty"`
+	// Layer is RMU's layer l (0-based; its output is steered) [the middle
+	// layer].
+	Layer *int `yaml:"layer" json:"layer,omitempty"`
+	// SteeringCoef is RMU's c: forget activations are pushed to c·u [2].
+	SteeringCoef float64 `yaml:"steering_coef" json:"steering_coef,omitempty"`
+}
+
+// Methods lists the objectives MethodConfig.Name accepts.
+func Methods() []string {
+	return []string{"grad_ascent", "grad_diff", "npo", "simnpo", "dpo", "rmu", "undial", "wga"}
+}
+
+// Method is an unlearning objective: a loss over a step's forget, retain
+// and (for dpo) alternate rows.
+type Method struct {
+	cfg        MethodConfig
+	gamma      float64
+	alpha      float64
+	layer      int
+	steer      []float32 // RMU's c·u
+	needsRef   bool
+	needsAlt   bool
+	needHidden bool
+}
+
+// NewMethod validates cfg and returns the method for a model with
+// numLayers layers of width hidden; seed draws RMU's random direction.
+func NewMethod(cfg MethodConfig, numLayers, hidden int, seed uint64) (*Method, error) {
+	cfg.Name = strings.ToLower(cfg.Name)
+	m := &Method{cfg: cfg, gamma: 1, alpha: 1}
+	if cfg.Name == "grad_ascent" {
+		m.alpha = 0
+	}
+	if cfg.Gamma != nil {
+		m.gamma = *cfg.Gamma
+	}
+	if cfg.Alpha != nil {
+		m.alpha = *cfg.Alpha
+	}
+	var errs []error
+	beta := func(def float64) {
+		if m.cfg.Beta == 0 {
+			m.cfg.Beta = def
+		}
+		if m.cfg.Beta < 0 {
+			errs = append(errs, fmt.Errorf("method.beta: must be positive, got %g", m.cfg.Beta))
+		}
+	}
+	switch cfg.Name {
+	case "grad_ascent", "grad_diff":
+	case "npo", "dpo":
+		beta(0.1)
+		m.needsRef = true
+		m.needsAlt = cfg.Name == "dpo"
+	case "simnpo":
+		beta(4.5)
+	case "undial":
+		beta(10)
+		m.needsRef = true
+	case "wga":
+		beta(1)
+	case "rmu":
+		m.needsRef, m.needHidden = true, true
+		m.layer = numLayers / 2
+		if cfg.Layer != nil {
+			m.layer = *cfg.Layer
+		}
+		if m.layer < 0 || m.layer >= numLayers {
+			errs = append(errs, fmt.Errorf("method.layer: %d is not a layer of the model (0..%d)", m.layer, numLayers-1))
+		}
+		if m.cfg.SteeringCoef == 0 {
+			m.cfg.SteeringCoef = 2
+		}
+		m.steer = steeringVector(hidden, m.cfg.SteeringCoef, seed)
+	case "":
+		errs = append(errs, fmt.Errorf("method.name: required, one of %s", strings.Join(Methods(), ", ")))
+	default:
+		errs = append(errs, fmt.Errorf("method.name: %q is not one of %s", cfg.Name, strings.Join(Methods(), ", ")))
+	}
+	switch strings.ToLower(cfg.RetainLoss) {
+	case "", "nll":
+		m.cfg.RetainLoss = "nll"
+	case "kl":
+		m.cfg.RetainLoss = "kl"
+		m.needsRef = true
+	default:
+		errs = append(errs, fmt.Errorf("method.retain_loss: %q is not nll or kl", cfg.RetainLoss))
+	}
+	if cfg.Name == "rmu" && cfg.RetainLoss != "" {
+		errs = append(errs, errors.New("method.retain_loss: rmu keeps retain activations close to the reference's; leave it out"))
+	}
+	return m, errors.Join(errs...)
+}
+
+// steeringVector is c·u for a unit vector u drawn uniformly from [0, 1)
+// per coordinate and normalised (as WMDP's RMU draws it).
+func steeringVector(hidden int, c float64, seed uint64) []float32 {
+	rng := rand.New(rand.NewPCG(seed, 0x726d75))
+	u := make([]float64, hidden)
+	norm := 0.0
+	for i := range u {
+		u[i] = rng.Float64()
+		norm += u[i] * u[i]
+	}
+	norm = math.Sqrt(norm)
+	out := make([]float32, hidden)
+	for i := range u {
+		out[i] = float32(c * u[i] / norm)
+	}
+	return out
+}
+
+// Name is the method's name.
+func (m *Method) Name() string { return m.cfg.Name }
+
+// Config returns the configuration with its defaults filled in.
+func (m *Method) Config() MethodConfig { return m.cfg }
+
+// NeedsReference reports whether the loss reads the frozen reference
+// model's pass; NeedsAlternate whether steps carry alternate answers.
+func (m *Method) NeedsReference() bool { return m.needsRef }
+
+// NeedsAlternate reports whether the loss reads Alternate rows (dpo).
+func (m *Method) NeedsAlternate() bool { return m.needsAlt }
+
+// NeedsHidden reports whether the loss reads hidden states (rmu).
+func (m *Method) NeedsHidden() bool { return m.needHidden }
+
+// Loss is the objective of one step: gamma · forget term + alpha · retain
+// term, from the pass of the model being unlearned (cur) and of the frozen
+// reference (ref; nil unless NeedsReference).
+//
+//	grad_ascent  forget term −NLL_f (Jang et al. 2023)
+//	grad_diff    forget term −NLL_f, retain term NLL_r or KL(ref‖cur) (Liu et al. 2022)
+//	npo          −(2/β)·mean log σ(−β·(log π(y|x) − log π_ref(y|x))), sequence log-probabilities (Zhang et al. 2024)
+//	simnpo       −(2/β)·mean log σ(−β·log π(y|x)/|y| − δ) (Fan et al. 2024; no reference)
+//	dpo          −(2/β)·mean log σ(β·[(log π(a|x) − log π_ref(a|x)) − (log π(y|x) − log π_ref(y|x))]),
+//	             a the alternate (refusal) answer, y the forget answer (Rafailov et al. 2023; IdkDPO in TOFU)
+//	undial       cross-entropy of cur against softmax(ref logits − β·onehot(y)) on the forget tokens (Dong et al. 2024)
+//	wga          −mean_t p(yₜ)^β·log p(yₜ), the weight p^β without gradient (Wang et al. 2025)
+//	rmu          forget: mean (h_l − c·u)², retain: mean (h_l − h_l^ref)², over the answer tokens'
+//	             positions and the hidden units (Li et al. 2024, WMDP)
+//
+// Sequence-level terms (npo, simnpo, dpo) average over the rows that have
+// answer tokens, token-level terms over the answer tokens.
+func (m *Method) Loss(cur, ref *Pass) *Node {
+	f, r := cur.View(Forget), cur.View(Retain)
+	g := f.LogP.Graph()
+	var forget *Node
+	switch m.cfg.Name {
+	case "grad_ascent", "grad_diff":
+		forget = Neg(f.NLL())
+	case "npo":
+		rf := ref.View(Forget)
+		ratio := Sub(f.SeqLogProb(), StopGradient(rf.SeqLogProb()))
+		forget = MulScalar(f.RowMean(LogSigmoid(MulScalar(ratio, -m.cfg.Beta))), -2/m.cfg.Beta)
+	case "simnpo":
+		avg := Div(f.SeqLogProb(), f.SeqTokens())
+		forget = MulScalar(f.RowMean(LogSigmoid(AddScalar(MulScalar(avg, -m.cfg.Beta), -m.cfg.Delta))), -2/m.cfg.Beta)
+	case "dpo":
+		a, rf, ra := cur.View(Alternate), ref.View(Forget), ref.View(Alternate)
+		win := Sub(a.SeqLogProb(), StopGradient(ra.SeqLogProb()))
+		lose := Sub(f.SeqLogProb(), StopGradient(rf.SeqLogProb()))
+		forget = MulScalar(f.RowMean(LogSigmoid(MulScalar(Sub(win, lose), m.cfg.Beta))), -2/m.cfg.Beta)
+	case "undial":
+		rf := ref.View(Forget)
+		T := f.Labels.Shape().Dimensions[1]
+		target := ConvertDType(SliceAxis(f.Labels, 1, AxisRange(1, T)), dtypes.Int32)
+		V := f.Logits.Shape().Dimensions[2]
+		onehot := OneHot(Max(target, ZerosLike(target)), V, dtypes.Float32)
+		teacher := Softmax(Sub(StopGradient(rf.shiftedLogits()), MulScalar(onehot, m.cfg.Beta)), -1)
+		ce := Neg(ReduceSum(Mul(teacher, LogSoftmax(f.shiftedLogits(), -1)), -1)) // [b, T-1]
+		forget = f.TokenMean(ce)
+	case "wga":
+		w := StopGradient(Pow(Exp(f.LogP), Scalar(g, dtypes.Float32, m.cfg.Beta)))
+		forget = f.TokenMean(Mul(w, f.LogP))
+	case "rmu":
+		h := f.Hidden[m.layer+1]
+		c := ConvertDType(Const(g, m.steer), h.DType())
+		forget = f.HiddenMean(Square(Sub(ConvertDType(h, dtypes.Float32), ConvertDType(ExpandLeftToRank(c, 3), dtypes.Float32))))
+	}
+	loss := MulScalar(forget, m.gamma)
+	if m.alpha == 0 {
+		return loss
+	}
+	var retain *Node
+	switch {
+	case m.cfg.Name == "rmu":
+		h, hr := r.Hidden[m.layer+1], ref.View(Retain).Hidden[m.layer+1]
+		retain = r.HiddenMean(Square(Sub(ConvertDType(h, dtypes.Float32), StopGradient(ConvertDType(hr, dtypes.Float32)))))
+	case m.cfg.RetainLoss == "kl":
+		retain = r.TokenMean(klPerToken(StopGradient(ref.View(Retain).shiftedLogits()), r.shiftedLogits()))
+	default:
+		retain = r.NLL()
+	}
+	return Add(loss, MulScalar(retain, m.alpha))
+}
+
+// klPerToken is KL(p‖q) [b, T-1] between the next-token distributions of
+// logits p and q [b, T-1, V].
+func klPerToken(p, q *Node) *Node {
+	lp, lq := LogSoftmax(p, -1), LogSoftmax(q, -1)
+	return ReduceSum(Mul(Exp(lp), Sub(lp, lq)), -1)
+}
+
+// LogSigmoid is log σ(x) = min(x, 0) − log(1 + e^−|x|), stable for large |x|.
+func LogSigmoid(x *Node) *Node {
+	return Sub(Min(x, ZerosLike(x)), Log1p(Exp(Neg(Abs(x)))))
+}
