@@ -320,7 +320,6 @@ const FrozenScope = "frozen"
 func (m *Model) Frozen(name string) (*Model, error) {
 	f := &Model{Config: m.Config, Store: m.Store, DType: m.DType, Dir: m.Dir, params: map[string]*model.Variable{},
 		order: slices.Clone(m.order), transposed: m.transposed}
-	root := m.Store.RootScope().In(FrozenScope).In("%s", name)
 	for _, key := range m.order {
 		v := m.params[key]
 		val, err := v.Value()
@@ -328,7 +327,7 @@ func (m *Model) Frozen(name string) (*Model, error) {
 			return nil, fmt.Errorf("frozen copy of %q: %w", key, err)
 		}
 		parts := strings.Split(key, ".")
-		scope := root
+		scope := m.Store.RootScope().In(FrozenScope).In("%s", name)
 		for _, p := range parts[:len(parts)-1] {
 			scope = scope.In("%s", p)
 		}
