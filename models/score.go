@@ -24,6 +24,13 @@ type Score struct {
 	Tokens int `json:"tokens"`
 	// LogProbs are log p(token | prefix) of the predicted tokens, in order.
 	LogProbs []float64 `json:"logprobs"`
+	// With Scorer.TokenStats, for each predicted token: Mean and Std of
+	// log p(z) under the model's next-token distribution p (Min-K%++'s μ
+	// and σ), and Top, whether the token is the distribution's argmax
+	// (exact memorisation).
+	Mean []float64 `json:"mean,omitempty"`
+	Std  []float64 `json:"std,omitempty"`
+	Top  []bool    `json:"top,omitempty"`
 }
 
 // Scorer computes per-token log-probabilities in batches. Sequences are
@@ -40,6 +47,8 @@ type Scorer struct {
 	// Hooks apply to every forward pass: adapters (peft) or inference-time
 	// dropout. Set them before the first Score.
 	Hooks Hooks
+	// TokenStats fills Score.Mean, Std and Top.
+	TokenStats bool
 }
 
 // NewScorer returns a scorer for m on backend.
@@ -63,12 +72,22 @@ func (s *Scorer) Score(ctx context.Context, ids [][]int, labels [][]int) ([]Scor
 		}
 		var err error
 		s.version = v
-		s.exec, err = model.NewExec(s.backend, s.m.Store, func(_ *model.Scope, ids, mask, labels *Node) (*Node, *Node) {
+		s.exec, err = model.NewExec(s.backend, s.m.Store, func(_ *model.Scope, ids, mask, labels *Node) []*Node {
 			out := s.m.Forward(Inputs{IDs: ids, Mask: mask}, Options{Hooks: s.Hooks})
 			T := ids.Shape().Dimensions[1]
 			target := ConvertDType(SliceAxis(labels, 1, AxisRange(1, T)), dtypes.Int32)
-			nll, valid := tokenNLL(SliceAxis(out.Logits, 1, AxisRange(0, T-1)), target)
-			return ConvertDType(Neg(nll), dtypes.Float32), ConvertDType(valid, dtypes.Float32)
+			logits := SliceAxis(out.Logits, 1, AxisRange(0, T-1))
+			nll, valid := tokenNLL(logits, target)
+			res := []*Node{ConvertDType(Neg(nll), dtypes.Float32), ConvertDType(valid, dtypes.Float32)}
+			if s.TokenStats {
+				logp := LogSoftmax(upcast(logits), -1)
+				mean := ReduceSum(Mul(Exp(logp), logp), -1)
+				second := ReduceSum(Mul(Exp(logp), Square(logp)), -1)
+				std := Sqrt(Max(Sub(second, Square(mean)), ZerosLike(mean)))
+				top := ConvertDType(Equal(ConvertDType(ArgMax(logits, -1), dtypes.Int32), target), dtypes.Float32)
+				res = append(res, ConvertDType(mean, dtypes.Float32), ConvertDType(std, dtypes.Float32), top)
+			}
+			return res
 		})
 		if err != nil {
 			s.exec = nil
@@ -122,14 +141,23 @@ func (s *Scorer) Score(ctx context.Context, ids [][]int, labels [][]int) ([]Scor
 			return nil, fmt.Errorf("score: %w", err)
 		}
 		lp, valid := flatFloat32(res[0]), flatFloat32(res[1]) // [B, T-1]
+		var mean, std, top []float32
+		if s.TokenStats {
+			mean, std, top = flatFloat32(res[2]), flatFloat32(res[3]), flatFloat32(res[4])
+		}
 		for r := range B {
 			sc := Score{LogProbs: []float64{}}
 			sum := 0.0
 			for j := 0; j < T-1; j++ {
-				if valid[r*(T-1)+j] > 0 {
-					v := float64(lp[r*(T-1)+j])
+				if k := r*(T-1) + j; valid[k] > 0 {
+					v := float64(lp[k])
 					sc.LogProbs = append(sc.LogProbs, v)
 					sum -= v
+					if s.TokenStats {
+						sc.Mean = append(sc.Mean, float64(mean[k]))
+						sc.Std = append(sc.Std, float64(std[k]))
+						sc.Top = append(sc.Top, top[k] > 0)
+					}
 				}
 			}
 			sc.Tokens = len(sc.LogProbs)

@@ -88,3 +88,54 @@ func TestWeightsChanged(t *testing.T) {
 		}
 	}
 }
+
+// TestScoreTokenStats checks Mean, Std and Top against transformers'
+// logits: μ = Σ p log p, σ² = Σ p (log p)² − μ², and whether the label is
+// the argmax.
+func TestScoreTokenStats(t *testing.T) {
+	b := testBackend(t)
+	m := loadFixture(t, "llama")
+	exp := loadExpected(t, "llama")
+	ids32, shape := exp.ints(t, "input_ids")
+	T := shape[1]
+	logits := exp.floats(t, "logits")
+	V := len(logits) / (shape[0] * T)
+	s := NewScorer(m, b)
+	s.TokenStats = true
+	sc, err := s.Score(context.Background(), [][]int{toInts(ids32[:T])}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tops := 0
+	for pos := 0; pos+1 < T; pos++ {
+		row := logits[pos*V : (pos+1)*V]
+		mx := math.Inf(-1)
+		arg := 0
+		for i, v := range row {
+			if float64(v) > mx {
+				mx, arg = float64(v), i
+			}
+		}
+		z := 0.0
+		for _, v := range row {
+			z += math.Exp(float64(v) - mx)
+		}
+		mu, m2 := 0.0, 0.0
+		for _, v := range row {
+			lp := float64(v) - mx - math.Log(z)
+			mu += math.Exp(lp) * lp
+			m2 += math.Exp(lp) * lp * lp
+		}
+		sd := math.Sqrt(m2 - mu*mu)
+		if math.Abs(sc[0].Mean[pos]-mu) > 1e-4 || math.Abs(sc[0].Std[pos]-sd) > 1e-4 {
+			t.Errorf("token %d: mean %.6f std %.6f, want %.6f %.6f", pos, sc[0].Mean[pos], sc[0].Std[pos], mu, sd)
+		}
+		if want := arg == int(ids32[pos+1]); sc[0].Top[pos] != want {
+			t.Errorf("token %d: top %v, want %v", pos, sc[0].Top[pos], want)
+		}
+		if sc[0].Top[pos] {
+			tops++
+		}
+	}
+	t.Logf("%d of %d tokens are the argmax", tops, T-1)
+}
