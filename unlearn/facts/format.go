@@ -21,9 +21,13 @@ import (
 // ParaphrasedAnswer and PerturbedAnswers are scored as completions of the
 // same prompt, rendered by CompletionOf.
 const (
-	QuestionPrefix   = "Q: "
-	AnswerPrefix     = "\nA:"
+	// QuestionPrefix starts a prompt.
+	QuestionPrefix = "Q: "
+	// AnswerPrefix ends a prompt, after the question.
+	AnswerPrefix = "\nA:"
+	// CompletionPrefix starts a completion, before the answer.
 	CompletionPrefix = " "
+	// CompletionSuffix ends a completion, after the answer.
 	CompletionSuffix = "\n"
 )
 
