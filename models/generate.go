@@ -226,7 +226,7 @@ func (gen *Generator) Generate(ctx context.Context, prompts [][]int, opts Genera
 		}
 		last[i] = int32(len(p) - 1)
 		for range maxPrompt - len(p) {
-			history[i] = append(history[i], pad)
+			history[i] = append(history[i], padID)
 		}
 		history[i] = append(history[i], p...)
 	}

@@ -2,9 +2,12 @@ package models
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"testing"
+
+	"github.com/lethe-ml/lethe/decoding"
 )
 
 // TestGreedyMatchesTransformers checks greedy_ids (one prompt, 10 new
@@ -90,5 +93,30 @@ func TestShareWeights(t *testing.T) {
 	}
 	if got := append(toInts(prompt), out.Tokens[0]...); !slices.Equal(got, toInts(want)) {
 		t.Errorf("got %v, want %v", got, toInts(want))
+	}
+}
+
+// TestUnequalPromptsWithoutPadID: prompts of different lengths decode
+// without a pad, end-of-sequence or stop id configured (the padding of the
+// processors' history uses id 0), and each row decodes as it does alone.
+func TestUnequalPromptsWithoutPadID(t *testing.T) {
+	b := testBackend(t)
+	m := loadFixture(t, "llama")
+	gen := NewGenerator(m, b)
+	cfg := decoding.Defaults()
+	cfg.MaxNewTokens = 4
+	prompts := [][]int{{5, 9, 12, 40, 7}, {5, 9}}
+	both, err := gen.Generate(context.Background(), prompts, GenerateOptions{Config: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, p := range prompts {
+		alone, err := gen.Generate(context.Background(), [][]int{p}, GenerateOptions{Config: cfg})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(alone.Tokens[0]) != fmt.Sprint(both.Tokens[i]) {
+			t.Errorf("row %d: %v in the batch, %v alone", i, both.Tokens[i], alone.Tokens[0])
+		}
 	}
 }

@@ -92,6 +92,9 @@ func NewUnlearner(m *models.Model, backend compute.Backend, opts Options) (*Unle
 	return u, nil
 }
 
+// Method returns the objective.
+func (u *Unlearner) Method() *Method { return u.opts.Method }
+
 // Trainer returns the underlying trainer (checkpoints, evaluation).
 func (u *Unlearner) Trainer() *train.Trainer { return u.tr }
 

@@ -30,6 +30,9 @@ func newRootCmd(in io.Reader, out, errOut io.Writer) *cobra.Command {
 		newFinetuneCmd(),
 		newPlotCmd(),
 		newMergeCmd(),
+		newUnlearnCmd(),
+		newEvalCmd(),
+		newQuickstartCmd(),
 	)
 	return root
 }

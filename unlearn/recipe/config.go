@@ -1,0 +1,175 @@
+// Package recipe is lethe's unlearning recipe behind `lethe unlearn`,
+// `lethe eval` and `lethe quickstart`: load a model (and the retain-only
+// reference it is compared with), evaluate it on the forget, retain and
+// holdout splits of a benchmark, run an unlearning method on full weights
+// or through a LoRA adapter, evaluate again, and write a run folder whose
+// metrics.json holds the before and after numbers.
+package recipe
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/lethe-ml/lethe/internal/config"
+	"github.com/lethe-ml/lethe/train"
+	"github.com/lethe-ml/lethe/train/finetune"
+	"github.com/lethe-ml/lethe/unlearn"
+)
+
+// Config is an unlearning recipe; its YAML keys are the fields' tags.
+type Config struct {
+	// Model is the model to unlearn (trained on forget and retain data).
+	Model finetune.ModelConfig `yaml:"model" json:"model"`
+	// Reference is the model trained on the retain data only, the target
+	// of unlearning: forget quality compares the unlearned model's truth
+	// ratios on the forget split with its own ("" leaves it out).
+	Reference string `yaml:"reference" json:"reference,omitempty"`
+	// Data is the benchmark.
+	Data DataConfig `yaml:"data" json:"data"`
+	// Method is the objective (package unlearn).
+	Method unlearn.MethodConfig `yaml:"method" json:"method"`
+	// PEFT unlearns through a LoRA adapter instead of the full weights
+	// (method lora only here); its reference is the base with the adapter
+	// off.
+	PEFT finetune.PEFTConfig `yaml:"peft" json:"peft"`
+	// Optimizer and Schedule drive the updates.
+	Optimizer train.OptimizerConfig `yaml:"optimizer" json:"optimizer"`
+	Schedule  train.ScheduleConfig  `yaml:"schedule" json:"schedule"`
+	// Training is the loop.
+	Training TrainingConfig `yaml:"training" json:"training"`
+	// Eval configures the evaluations.
+	Eval EvalConfig `yaml:"eval" json:"eval"`
+	// Output is the run folder.
+	Output OutputConfig `yaml:"output" json:"output"`
+}
+
+// DataConfig locates the benchmark: a Parquet file in the facts format
+// (package facts: question, answer, paraphrased_answer, perturbed_answers,
+// split, and prompt/completion columns).
+type DataConfig struct {
+	// File is the benchmark file ["" = lethe's built-in facts benchmark].
+	File string `yaml:"file" json:"file,omitempty"`
+	// Refusals are the alternate answers of dpo (IdkDPO), cycled over the
+	// forget examples [unlearn.Refusals].
+	Refusals []string `yaml:"refusals" json:"refusals,omitempty"`
+}
+
+// TrainingConfig is the unlearning loop.
+type TrainingConfig struct {
+	// Steps is the number of optimizer steps [60].
+	Steps int `yaml:"steps" json:"steps"`
+	// ForgetBatch and RetainBatch are the rows of each part per step [16].
+	ForgetBatch int `yaml:"forget_batch" json:"forget_batch"`
+	RetainBatch int `yaml:"retain_batch" json:"retain_batch"`
+	// MaxLength pads every row to this many tokens [64].
+	MaxLength int `yaml:"max_length" json:"max_length"`
+	// Seed orders the data and seeds RMU's direction and dropout [1].
+	Seed int64 `yaml:"seed" json:"seed"`
+	// LogEvery prints progress every this many steps [10].
+	LogEvery int `yaml:"log_every" json:"log_every"`
+}
+
+// EvalConfig configures the evaluations.
+type EvalConfig struct {
+	// MaxNewTokens bounds the greedy answers [16].
+	MaxNewTokens int `yaml:"max_new_tokens" json:"max_new_tokens"`
+	// Bootstrap is the number of bootstrap resamples of the confidence
+	// intervals [1000; 0 = none]; Confidence their level [0.95].
+	Bootstrap  *int    `yaml:"bootstrap" json:"bootstrap,omitempty"`
+	Confidence float64 `yaml:"confidence" json:"confidence"`
+	// BatchSize is the prompts per forward pass [64].
+	BatchSize int `yaml:"batch_size" json:"batch_size"`
+}
+
+// OutputConfig is the run folder.
+type OutputConfig struct {
+	// Dir receives config.yaml, metrics.json, metrics.jsonl and, with
+	// SaveModel, model/ (or adapter/).
+	Dir string `yaml:"dir" json:"dir"`
+	// Overwrite replaces an existing run folder.
+	Overwrite bool `yaml:"overwrite" json:"overwrite"`
+	// SaveModel writes the unlearned model (or adapter).
+	SaveModel bool `yaml:"save_model" json:"save_model"`
+}
+
+// LoadConfig reads a recipe, applies key=value overrides and validates.
+func LoadConfig(path string, overrides []string) (Config, error) {
+	var c Config
+	if err := config.Load(path, overrides, &c); err != nil {
+		return Config{}, err
+	}
+	if err := c.Validate(); err != nil {
+		where := path
+		if where == "" {
+			where = "overrides"
+		}
+		return Config{}, fmt.Errorf("config %s: %w", where, err)
+	}
+	return c, nil
+}
+
+// Validate fills defaults and checks c, naming the key of every problem.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Model.Path == "" {
+		errs = append(errs, errors.New("model.path: required"))
+	}
+	if c.Method.Name == "" {
+		errs = append(errs, fmt.Errorf("method.name: required, one of %s", strings.Join(unlearn.Methods(), ", ")))
+	} else if _, err := unlearn.NewMethod(c.Method, 1, 1, 1); err != nil && !strings.Contains(err.Error(), "method.layer") {
+		errs = append(errs, err)
+	}
+	c.PEFT.Method = strings.ToLower(c.PEFT.Method)
+	if m := c.PEFT.Method; m != "" && m != "none" && m != "lora" {
+		errs = append(errs, fmt.Errorf("peft.method: unlearning supports lora adapters, got %q", c.PEFT.Method))
+	}
+	t := &c.Training
+	def := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	def(&t.Steps, 60)
+	def(&t.ForgetBatch, 16)
+	def(&t.RetainBatch, 16)
+	def(&t.MaxLength, 64)
+	def(&t.LogEvery, 10)
+	if t.Seed == 0 {
+		t.Seed = 1
+	}
+	for _, f := range []struct {
+		key string
+		v   int
+	}{{"steps", t.Steps}, {"forget_batch", t.ForgetBatch}, {"retain_batch", t.RetainBatch}, {"max_length", t.MaxLength}, {"log_every", t.LogEvery}} {
+		if f.v < 1 {
+			errs = append(errs, fmt.Errorf("training.%s: must be positive, got %d", f.key, f.v))
+		}
+	}
+	if c.Optimizer.LR == 0 {
+		c.Optimizer.LR = 1e-4
+	}
+	if err := c.Optimizer.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Schedule.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	e := &c.Eval
+	def(&e.MaxNewTokens, 16)
+	def(&e.BatchSize, 64)
+	if e.Bootstrap == nil {
+		n := 1000
+		e.Bootstrap = &n
+	}
+	if e.Confidence == 0 {
+		e.Confidence = 0.95
+	}
+	if *e.Bootstrap < 0 || e.Confidence <= 0 || e.Confidence >= 1 {
+		errs = append(errs, fmt.Errorf("eval: bootstrap must be >= 0 and confidence in (0, 1), got %d and %g", *e.Bootstrap, e.Confidence))
+	}
+	if c.Output.Dir == "" {
+		errs = append(errs, errors.New("output.dir: required (the run folder)"))
+	}
+	return errors.Join(errs...)
+}

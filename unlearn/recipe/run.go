@@ -1,0 +1,417 @@
+package recipe
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/dtypes"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/lethe-ml/lethe/data"
+	"github.com/lethe-ml/lethe/data/tokenizer"
+	"github.com/lethe-ml/lethe/internal/backend"
+	"github.com/lethe-ml/lethe/models"
+	"github.com/lethe-ml/lethe/peft"
+	"github.com/lethe-ml/lethe/peft/lora"
+	"github.com/lethe-ml/lethe/train"
+	"github.com/lethe-ml/lethe/unlearn"
+	"github.com/lethe-ml/lethe/unlearn/eval"
+	"github.com/lethe-ml/lethe/unlearn/facts"
+)
+
+// Files of a run folder.
+const (
+	ConfigFile  = "config.yaml"   // the resolved recipe
+	SummaryFile = "metrics.json"  // Result
+	MetricsFile = "metrics.jsonl" // one record per logged step
+	ModelDir    = "model"         // the unlearned model (output.save_model)
+	AdapterDir  = "adapter"       // the unlearning adapter (peft, output.save_model)
+)
+
+// Options are the settings of a run that are not part of the recipe.
+type Options struct {
+	// Log receives progress lines [io.Discard].
+	Log io.Writer
+	// Backend overrides model.backend (tests pass one to share it).
+	Backend compute.Backend
+	// EvalOnly evaluates the model (and reference) without unlearning.
+	EvalOnly bool
+}
+
+// Result is what metrics.json holds.
+type Result struct {
+	Method string `json:"method,omitempty"`
+	// Before and After are the evaluations of the model before and after
+	// unlearning; Reference that of the retain-only model.
+	Before    *eval.Report `json:"before"`
+	After     *eval.Report `json:"after,omitempty"`
+	Reference *eval.Report `json:"reference,omitempty"`
+	// Steps, the losses of the first and last steps, and times.
+	Steps          int     `json:"steps"`
+	FirstLoss      float64 `json:"first_loss,omitempty"`
+	LastLoss       float64 `json:"last_loss,omitempty"`
+	UnlearnSeconds float64 `json:"unlearn_seconds"`
+	Seconds        float64 `json:"seconds"`
+	Backend        string  `json:"backend"`
+	Trainable      int64   `json:"trainable_parameters,omitempty"`
+	Model          string  `json:"model,omitempty"`
+	Adapter        string  `json:"adapter,omitempty"`
+}
+
+// Run runs the recipe and writes the run folder.
+func Run(ctx context.Context, cfg Config, opts Options) (*Result, error) {
+	start := time.Now()
+	log := opts.Log
+	if log == nil {
+		log = io.Discard
+	}
+	dir := cfg.Output.Dir
+	if _, err := os.Stat(filepath.Join(dir, SummaryFile)); err == nil && !cfg.Output.Overwrite {
+		return nil, fmt.Errorf("output.dir: %s holds a finished run (set output.overwrite=true to replace it)", dir)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("output.dir: %w", err)
+	}
+	y, err := yaml.Marshal(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(dir, ConfigFile), y, 0o644); err != nil {
+		return nil, err
+	}
+	b := opts.Backend
+	res := &Result{Method: cfg.Method.Name}
+	if b == nil {
+		var info backend.Info
+		if b, info, err = backend.NewTraining(backend.Resolve(cfg.Model.Backend)); err != nil {
+			return nil, fmt.Errorf("model.backend: %w", err)
+		}
+		backend.Log(log, info)
+	}
+	res.Backend = b.Description()
+	lo := models.LoadOptions{}
+	if d := cfg.Model.DType; d == "bfloat16" || d == "bf16" {
+		lo.DType, lo.WeightDType = dtypes.BFloat16, dtypes.Float32
+	}
+	m, err := models.Load(cfg.Model.Path, lo)
+	if err != nil {
+		return nil, fmt.Errorf("model.path: %w", err)
+	}
+	tok, err := tokenizer.Load(cfg.Model.Path)
+	if err != nil {
+		return nil, fmt.Errorf("model.path: %w", err)
+	}
+	examples, err := readData(cfg.Data)
+	if err != nil {
+		return nil, err
+	}
+	splits := map[string][]facts.Example{}
+	for _, s := range facts.Splits {
+		splits[s] = facts.Split(examples, s)
+	}
+	if len(splits[facts.SplitForget]) == 0 {
+		return nil, fmt.Errorf("data.file: no %s examples", facts.SplitForget)
+	}
+	eo := eval.Options{MaxNewTokens: cfg.Eval.MaxNewTokens, Correct: facts.Correct}
+	ro := eval.ReportOptions{Bootstrap: *cfg.Eval.Bootstrap, Confidence: cfg.Eval.Confidence, Seed: uint64(cfg.Training.Seed)}
+
+	// The retain-only reference, for forget quality and privacy leakage.
+	var refForget *eval.SplitResult
+	if cfg.Reference != "" {
+		rm, err := models.Load(cfg.Reference, lo)
+		if err != nil {
+			return nil, fmt.Errorf("reference: %w", err)
+		}
+		fmt.Fprintf(log, "lethe: evaluating the reference %s\n", cfg.Reference)
+		em := &eval.Model{M: rm, Tokenizer: tok, Backend: b, BatchSize: cfg.Eval.BatchSize}
+		rs, err := evaluateSplits(ctx, em, splits, eo)
+		if err != nil {
+			return nil, fmt.Errorf("reference: %w", err)
+		}
+		refForget = rs[facts.SplitForget]
+		rep := eval.Summarize(rs[facts.SplitForget], rs[facts.SplitRetain], rs[facts.SplitHoldout], nil, ro)
+		res.Reference = &rep
+	}
+	em := &eval.Model{M: m, Tokenizer: tok, Backend: b, BatchSize: cfg.Eval.BatchSize}
+	fmt.Fprintf(log, "lethe: evaluating %s before unlearning\n", cfg.Model.Path)
+	before, err := evaluateSplits(ctx, em, splits, eo)
+	if err != nil {
+		return nil, err
+	}
+	beforeRep := eval.Summarize(before[facts.SplitForget], before[facts.SplitRetain], before[facts.SplitHoldout], refForget, ro)
+	res.Before = &beforeRep
+	if opts.EvalOnly {
+		res.Seconds = time.Since(start).Seconds()
+		return res, train.WriteJSONAtomic(filepath.Join(dir, SummaryFile), res)
+	}
+
+	u, evalHooks, adapter, err := newUnlearner(m, b, cfg, res)
+	if err != nil {
+		return nil, err
+	}
+	if err := unlearnLoop(ctx, u, tok, cfg, splits, res, log); err != nil {
+		return nil, err
+	}
+	m.WeightsChanged()
+	em = &eval.Model{M: m, Hooks: evalHooks, Tokenizer: tok, Backend: b, BatchSize: cfg.Eval.BatchSize}
+	fmt.Fprintf(log, "lethe: evaluating after %d steps of %s\n", cfg.Training.Steps, cfg.Method.Name)
+	after, err := evaluateSplits(ctx, em, splits, eo)
+	if err != nil {
+		return nil, err
+	}
+	afterRep := eval.Summarize(after[facts.SplitForget], after[facts.SplitRetain], after[facts.SplitHoldout], refForget, ro)
+	res.After = &afterRep
+	if cfg.Output.SaveModel {
+		if adapter != nil {
+			res.Adapter = filepath.Join(dir, AdapterDir)
+			if err := adapter.Save(res.Adapter); err != nil {
+				return nil, err
+			}
+		} else {
+			res.Model = filepath.Join(dir, ModelDir)
+			if err := m.Export(res.Model, models.ExportOptions{}); err != nil {
+				return nil, err
+			}
+			if err := models.CopyTokenizerFiles(res.Model, cfg.Model.Path, ""); err != nil {
+				return nil, err
+			}
+		}
+	}
+	res.Seconds = time.Since(start).Seconds()
+	return res, train.WriteJSONAtomic(filepath.Join(dir, SummaryFile), res)
+}
+
+// readData reads the benchmark file, or generates the built-in one.
+func readData(c DataConfig) ([]facts.Example, error) {
+	if c.File == "" {
+		return facts.Default()
+	}
+	ex, err := facts.Read(c.File)
+	if err != nil {
+		return nil, fmt.Errorf("data.file: %w", err)
+	}
+	return ex, nil
+}
+
+// items turns examples into evaluation items.
+func items(ex []facts.Example) []eval.Item {
+	out := make([]eval.Item, len(ex))
+	for i, e := range ex {
+		it := eval.Item{Prompt: e.Prompt(), Answer: e.Completion(), Short: e.Answer, Paraphrased: facts.CompletionOf(e.ParaphrasedAnswer)}
+		for _, p := range e.PerturbedAnswers {
+			it.Perturbed = append(it.Perturbed, facts.CompletionOf(p))
+		}
+		out[i] = it
+	}
+	return out
+}
+
+// evaluateSplits evaluates a model on the three splits.
+func evaluateSplits(ctx context.Context, em *eval.Model, splits map[string][]facts.Example, eo eval.Options) (map[string]*eval.SplitResult, error) {
+	out := map[string]*eval.SplitResult{}
+	for _, s := range facts.Splits {
+		r, err := em.Split(ctx, items(splits[s]), eo)
+		if err != nil {
+			return nil, fmt.Errorf("evaluate the %s split: %w", s, err)
+		}
+		out[s] = r
+	}
+	return out, nil
+}
+
+// newUnlearner builds the method and the trainer: full weights with a
+// frozen copy as reference, or a LoRA adapter whose base is the reference.
+// It returns the hooks evaluations apply afterwards and the adapter.
+func newUnlearner(m *models.Model, b compute.Backend, cfg Config, res *Result) (*unlearn.Unlearner, models.Hooks, *lora.Adapter, error) {
+	meth, err := unlearn.NewMethod(cfg.Method, m.Config.NumLayers, m.Config.HiddenSize, uint64(cfg.Training.Seed))
+	if err != nil {
+		return nil, models.Hooks{}, nil, err
+	}
+	t := cfg.Training
+	opts := unlearn.Options{Method: meth, Layout: unlearn.Layout{t.ForgetBatch, t.RetainBatch, 0},
+		Optimizer: cfg.Optimizer, Seed: t.Seed}
+	if meth.NeedsAlternate() {
+		opts.Layout[unlearn.Alternate] = t.ForgetBatch
+	}
+	var evalHooks models.Hooks
+	var adapter *lora.Adapter
+	if cfg.PEFT.Method == "lora" {
+		lc := lora.Config{R: cfg.PEFT.R, Alpha: cfg.PEFT.LoraAlpha, UseRSLoRA: cfg.PEFT.UseRSLoRA, UseDoRA: cfg.PEFT.UseDoRA}
+		if lc.TargetModules, err = peft.ParseTargets(cfg.PEFT.TargetModules, "peft.target_modules"); err != nil {
+			return nil, evalHooks, nil, err
+		}
+		if lc.TargetModules.IsZero() {
+			lc.TargetModules = peft.Regexp(peft.AllLinear)
+		}
+		if adapter, err = lora.Attach(m, "unlearn", lc, uint64(t.Seed)); err != nil {
+			return nil, evalHooks, nil, fmt.Errorf("peft: %w", err)
+		}
+		opts.Params, opts.Vars, opts.Hooks = adapter.Params(), adapter.Vars(), adapter.Hooks(true)
+		evalHooks = adapter.Hooks(false)
+	} else {
+		opts.Params = m.ParamNames()
+		if meth.NeedsReference() {
+			if opts.Reference, err = m.Frozen("reference"); err != nil {
+				return nil, evalHooks, nil, err
+			}
+		}
+	}
+	for _, name := range opts.Params {
+		v, ok := opts.Vars[name]
+		if !ok {
+			v, _ = m.Param(name)
+		}
+		res.Trainable += int64(v.Shape().Size())
+	}
+	u, err := unlearn.NewUnlearner(m, b, opts)
+	return u, evalHooks, adapter, err
+}
+
+// sample is one tokenized row: prompt and completion, loss on the latter.
+type sample struct{ ids, labels []int32 }
+
+func encode(tok *tokenizer.Tokenizer, prompt, completion string, maxLen int) (sample, error) {
+	p, err := tok.Encode(prompt, true)
+	if err != nil {
+		return sample{}, err
+	}
+	c, err := tok.Encode(completion, false)
+	if err != nil {
+		return sample{}, err
+	}
+	var s sample
+	for _, id := range p.IDs {
+		s.ids, s.labels = append(s.ids, int32(id)), append(s.labels, data.IgnoreIndex)
+	}
+	for _, id := range c.IDs {
+		s.ids, s.labels = append(s.ids, int32(id)), append(s.labels, int32(id))
+	}
+	if len(s.ids) > maxLen {
+		s.ids, s.labels = s.ids[:maxLen], s.labels[:maxLen]
+	}
+	return s, nil
+}
+
+// batch right-pads samples to L tokens.
+func batch(ss []sample, L int) *data.Batch {
+	b := &data.Batch{Size: len(ss), Length: L, Examples: len(ss)}
+	for _, s := range ss {
+		for j := range L {
+			if j < len(s.ids) {
+				b.InputIDs = append(b.InputIDs, s.ids[j])
+				b.Labels = append(b.Labels, s.labels[j])
+				b.AttentionMask = append(b.AttentionMask, 1)
+				b.PositionIDs = append(b.PositionIDs, int32(j))
+				b.SegmentIDs = append(b.SegmentIDs, 1)
+				b.Tokens++
+				if s.labels[j] >= 0 {
+					b.LossTokens++
+				}
+				continue
+			}
+			b.InputIDs = append(b.InputIDs, 0)
+			b.Labels = append(b.Labels, data.IgnoreIndex)
+			b.AttentionMask = append(b.AttentionMask, 0)
+			b.PositionIDs = append(b.PositionIDs, 0)
+			b.SegmentIDs = append(b.SegmentIDs, 0)
+		}
+	}
+	return b
+}
+
+// unlearnLoop runs the optimizer steps: forget examples in a seeded order,
+// cycled; retain examples drawn at random; for dpo, each forget question
+// with a refusal.
+func unlearnLoop(ctx context.Context, u *unlearn.Unlearner, tok *tokenizer.Tokenizer, cfg Config, splits map[string][]facts.Example, res *Result, log io.Writer) error {
+	t := cfg.Training
+	enc := func(ex []facts.Example, completion func(i int, e facts.Example) string) ([]sample, error) {
+		var out []sample
+		for i, e := range ex {
+			s, err := encode(tok, e.Prompt(), completion(i, e), t.MaxLength)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, s)
+		}
+		return out, nil
+	}
+	answer := func(_ int, e facts.Example) string { return e.Completion() }
+	forget, err := enc(splits[facts.SplitForget], answer)
+	if err != nil {
+		return err
+	}
+	retain, err := enc(splits[facts.SplitRetain], answer)
+	if err != nil {
+		return err
+	}
+	refusals := cfg.Data.Refusals
+	if len(refusals) == 0 {
+		refusals = unlearn.Refusals
+	}
+	alternate, err := enc(splits[facts.SplitForget], func(i int, _ facts.Example) string { return facts.CompletionOf(refusals[i%len(refusals)]) })
+	if err != nil {
+		return err
+	}
+	rng := rand.New(rand.NewPCG(uint64(t.Seed), 0x756e6c))
+	order := rng.Perm(len(forget))
+	metrics, err := train.OpenMetricsLog(filepath.Join(cfg.Output.Dir, MetricsFile), -1)
+	if err != nil {
+		return err
+	}
+	defer metrics.Close()
+	prog := train.Progress{Total: t.Steps}
+	prog.Start(0)
+	start := time.Now()
+	next := 0
+	for step := 1; step <= t.Steps; step++ {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		var fs, as, rs []sample
+		for range min(t.ForgetBatch, len(forget)) {
+			if next == len(order) {
+				order, next = rng.Perm(len(forget)), 0
+			}
+			fs = append(fs, forget[order[next]])
+			as = append(as, alternate[order[next]])
+			next++
+		}
+		if len(retain) > 0 {
+			for range t.RetainBatch {
+				rs = append(rs, retain[rng.IntN(len(retain))])
+			}
+		}
+		var alt *data.Batch
+		if u.Method().NeedsAlternate() {
+			alt = batch(as, t.MaxLength)
+		}
+		var rb *data.Batch
+		if len(rs) > 0 {
+			rb = batch(rs, t.MaxLength)
+		}
+		lr := cfg.Schedule.LR(cfg.Optimizer.LR, step-1, t.Steps)
+		r, err := u.Step(batch(fs, t.MaxLength), rb, alt, lr)
+		if err != nil {
+			return fmt.Errorf("step %d: %w", step, err)
+		}
+		if step == 1 {
+			res.FirstLoss = r.Loss
+		}
+		res.LastLoss, res.Steps = r.Loss, step
+		if step%t.LogEvery == 0 || step == t.Steps {
+			rate := float64(step*(t.ForgetBatch+t.RetainBatch)*t.MaxLength) / time.Since(start).Seconds()
+			fmt.Fprintln(log, prog.Line(step, r.Loss, lr, r.GradNorm, rate))
+			if err := metrics.Write(train.Record{Step: step, Values: map[string]float64{"loss": r.Loss, "lr": lr, "grad_norm": r.GradNorm}}); err != nil {
+				return err
+			}
+		}
+	}
+	res.UnlearnSeconds = time.Since(start).Seconds()
+	return nil
+}
