@@ -65,11 +65,16 @@ func Config(opts Options, method string) (recipe.Config, error) {
 		"method.name=" + method,
 		"optimizer.lr=" + methodLR(method),
 		"optimizer.weight_decay=0",
-		"training.steps=60",
+		"training.steps=100",
 		"training.forget_batch=16",
 		"training.retain_batch=32",
 		"output.dir=" + opts.Out,
 		"output.overwrite=true",
+	}
+	if method != "rmu" {
+		// The retain term's weight: the forget answers are a tenth of the
+		// training data, and a weak retain term lets their removal spread.
+		base = append(base, "method.alpha=10")
 	}
 	if _, err := os.Stat(filepath.Join(opts.Models, DataFile)); err == nil {
 		base = append(base, "data.file="+filepath.Join(opts.Models, DataFile))
@@ -80,12 +85,10 @@ func Config(opts Options, method string) (recipe.Config, error) {
 // methodLR is each method's learning rate on the benchmark's models.
 func methodLR(method string) string {
 	switch method {
-	case "rmu":
+	case "rmu", "undial":
 		return "1e-3"
-	case "undial", "wga":
-		return "3e-3"
 	}
-	return "1e-3"
+	return "2e-4"
 }
 
 // Run runs the quickstart: it unlearns the forget split with one method

@@ -53,6 +53,9 @@ type DataConfig struct {
 	// Refusals are the alternate answers of dpo (IdkDPO), cycled over the
 	// forget examples [unlearn.Refusals].
 	Refusals []string `yaml:"refusals" json:"refusals,omitempty"`
+	// Limit keeps the first Limit examples of each split [0: all] (smoke
+	// runs).
+	Limit int `yaml:"limit" json:"limit,omitempty"`
 }
 
 // TrainingConfig is the unlearning loop.
@@ -167,6 +170,9 @@ func (c *Config) Validate() error {
 	}
 	if *e.Bootstrap < 0 || e.Confidence <= 0 || e.Confidence >= 1 {
 		errs = append(errs, fmt.Errorf("eval: bootstrap must be >= 0 and confidence in (0, 1), got %d and %g", *e.Bootstrap, e.Confidence))
+	}
+	if c.Data.Limit < 0 {
+		errs = append(errs, fmt.Errorf("data.limit: must be >= 0, got %d", c.Data.Limit))
 	}
 	if c.Output.Dir == "" {
 		errs = append(errs, errors.New("output.dir: required (the run folder)"))

@@ -114,6 +114,9 @@ func Run(ctx context.Context, cfg Config, opts Options) (*Result, error) {
 	splits := map[string][]facts.Example{}
 	for _, s := range facts.Splits {
 		splits[s] = facts.Split(examples, s)
+		if n := cfg.Data.Limit; n > 0 && len(splits[s]) > n {
+			splits[s] = splits[s][:n]
+		}
 	}
 	if len(splits[facts.SplitForget]) == 0 {
 		return nil, fmt.Errorf("data.file: no %s examples", facts.SplitForget)

@@ -1,0 +1,140 @@
+package recipe
+
+import (
+	"context"
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/lethe-ml/lethe/internal/backend"
+)
+
+// TestSmokeRecipe runs configs/unlearn/smoke.yaml: NPO on 24 questions per
+// split of the shipped facts models. The shipped model knows the forget
+// answers and the retain-only model does not; unlearning lowers the forget
+// accuracy; metrics.json has before and after with the six keys.
+func TestSmokeRecipe(t *testing.T) {
+	t.Chdir("../..")
+	out := filepath.Join(t.TempDir(), "run")
+	cfg, err := LoadConfig("configs/unlearn/smoke.yaml", []string{"output.dir=" + out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _, err := backend.New("go:ops_sequential")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Run(context.Background(), cfg, Options{Backend: b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("before %+v\nafter %+v\nreference %+v", *res.Before, *res.After, *res.Reference)
+	if res.Before.ForgetAccuracy < 0.8 || res.Reference.ForgetAccuracy > 0.2 {
+		t.Errorf("forget accuracy %.3f (shipped model), %.3f (retain-only model)", res.Before.ForgetAccuracy, res.Reference.ForgetAccuracy)
+	}
+	if !(res.After.ForgetAccuracy < res.Before.ForgetAccuracy) || res.Steps != 10 {
+		t.Errorf("forget accuracy %.3f -> %.3f in %d steps", res.Before.ForgetAccuracy, res.After.ForgetAccuracy, res.Steps)
+	}
+	if res.Before.ForgetQuality == nil || res.Before.CI["forget_accuracy"][0] > res.Before.ForgetAccuracy {
+		t.Errorf("forget quality %v, CI %v", res.Before.ForgetQuality, res.Before.CI)
+	}
+	raw, err := os.ReadFile(filepath.Join(out, SummaryFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var parts struct{ Before, After map[string]any }
+	if err := json.Unmarshal(raw, &parts); err != nil {
+		t.Fatal(err)
+	}
+	m := map[string]map[string]any{"before": parts.Before, "after": parts.After}
+	for _, part := range []string{"before", "after"} {
+		for _, k := range []string{"forget_accuracy", "retain_accuracy", "holdout_accuracy", "forget_quality", "mia_auc", "model_utility"} {
+			if v, ok := m[part][k].(float64); !ok || math.IsNaN(v) {
+				t.Errorf("metrics.json: %s.%s = %v", part, k, m[part][k])
+			}
+		}
+	}
+}
+
+// TestBatchSizeInvariance: the evaluation gives the same numbers for any
+// batch size.
+func TestBatchSizeInvariance(t *testing.T) {
+	t.Chdir("../..")
+	b, _, err := backend.New("go:ops_sequential")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reports []*Result
+	for _, bs := range []string{"3", "64"} {
+		cfg, err := LoadConfig("configs/unlearn/smoke.yaml", []string{"output.dir=" + filepath.Join(t.TempDir(), "run"),
+			"eval.batch_size=" + bs, "data.limit=12", "reference=", "eval.bootstrap=0"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := Run(context.Background(), cfg, Options{Backend: b, EvalOnly: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		reports = append(reports, res)
+	}
+	a, c := reports[0].Before, reports[1].Before
+	if a.ForgetAccuracy != c.ForgetAccuracy || a.RetainAccuracy != c.RetainAccuracy || a.HoldoutAccuracy != c.HoldoutAccuracy || a.MIAAUC != c.MIAAUC {
+		t.Errorf("batch 3: %+v\nbatch 64: %+v", a, c)
+	}
+	for k, v := range a.Extra {
+		if math.Abs(v-c.Extra[k]) > 1e-5*math.Max(1, math.Abs(v)) {
+			t.Errorf("%s: %.8f with batch 3, %.8f with batch 64", k, v, c.Extra[k])
+		}
+	}
+	if math.Abs(a.ModelUtility-c.ModelUtility) > 1e-6 {
+		t.Errorf("model utility %.8f vs %.8f", a.ModelUtility, c.ModelUtility)
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	for _, tc := range []struct {
+		over []string
+		want string
+	}{
+		{[]string{"method.name=forget_everything"}, "method.name"},
+		{[]string{"training.steps=-1"}, "training.steps"},
+		{[]string{"peft.method=moe"}, "peft.method"},
+		{[]string{"data.limit=-2"}, "data.limit"},
+		{[]string{"method.nme=npo"}, "nme"},
+	} {
+		_, err := LoadConfig("", append([]string{"model.path=m", "method.name=npo", "output.dir=o"}, tc.over...))
+		if err == nil || !contains(err.Error(), tc.want) {
+			t.Errorf("%v: %v, want an error naming %q", tc.over, err, tc.want)
+		}
+	}
+}
+
+func contains(s, sub string) bool {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if s[i:i+len(sub)] == sub {
+			return true
+		}
+	}
+	return false
+}
+
+// TestRecipeFiles: every recipe in configs/unlearn/ loads.
+func TestRecipeFiles(t *testing.T) {
+	t.Chdir("../..")
+	paths, err := filepath.Glob("configs/unlearn/*.yaml")
+	if err != nil || len(paths) < 2 {
+		t.Fatalf("%v %v", paths, err)
+	}
+	for _, p := range paths {
+		cfg, err := LoadConfig(p, nil)
+		if err != nil {
+			t.Errorf("%s: %v", p, err)
+			continue
+		}
+		if _, err := os.Stat(cfg.Model.Path); err != nil {
+			t.Errorf("%s: model.path: %v", p, err)
+		}
+	}
+}
