@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sync"
 
 	"github.com/gomlx/compute"
@@ -63,6 +64,8 @@ type Trainer struct {
 
 	stepExec, microExec, applyExec, evalExec *model.Exec
 	mu                                       sync.Mutex
+	// masks are the gradient masks by parameter index (nil: none).
+	masks []*model.Variable
 }
 
 // TrainerOptions configure NewTrainer.
@@ -81,6 +84,11 @@ type TrainerOptions struct {
 	GradAccum int
 	// Seed seeds the store's random generator (dropout masks).
 	Seed int64
+	// GradMasks multiply the gradients of the named parameters before the
+	// optimizer (same shapes; 1 trains an entry, 0 freezes it), e.g.
+	// SalUn's weight-saliency masks. Entries with a zero mask never change
+	// unless weight decay is on.
+	GradMasks map[string]*model.Variable
 }
 
 // NewTrainer prepares training of m on backend.
@@ -95,6 +103,16 @@ func NewTrainer(m *models.Model, backend compute.Backend, opts TrainerOptions) (
 		opts.Loss = CausalLM(m, models.Hooks{}, models.Hooks{}, 0)
 	}
 	t := &Trainer{model: m, backend: backend, loss: opts.Loss, names: opts.Params, accum: opts.GradAccum}
+	for name, mask := range opts.GradMasks {
+		i := slices.Index(opts.Params, name)
+		if i < 0 {
+			return nil, fmt.Errorf("train: gradient mask for %q, which is not trained", name)
+		}
+		if t.masks == nil {
+			t.masks = make([]*model.Variable, len(opts.Params))
+		}
+		t.masks[i] = mask
+	}
 	var vars []*model.Variable
 	for _, name := range opts.Params {
 		v, ok := opts.Vars[name]
@@ -161,7 +179,50 @@ func (t *Trainer) gradients(g *Graph, loss *Node) []*Node {
 	for i, p := range t.opt.params {
 		nodes[i] = p.NodeValue(g)
 	}
-	return Gradient(loss, nodes...)
+	grads := Gradient(loss, nodes...)
+	for i, mask := range t.masks {
+		if mask != nil {
+			grads[i] = Mul(grads[i], ConvertDType(mask.NodeValue(g), grads[i].DType()))
+		}
+	}
+	return grads
+}
+
+// Gradients returns the gradient of the loss of batch with respect to each
+// trained parameter (host copies, flattened, in the parameters' stored
+// layout), without updating anything: e.g. the saliency of SalUn.
+func (t *Trainer) Gradients(batch *data.Batch) (map[string][]float32, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	exec, err := model.NewExec(t.backend, t.model.Store, func(scope *model.Scope, in []*Node) []*Node {
+		g := in[0].Graph()
+		scope.SetTraining(g, true)
+		out := t.loss(batchInputs(in), true)
+		nodes := make([]*Node, len(t.opt.params))
+		for i, p := range t.opt.params {
+			nodes[i] = p.NodeValue(g)
+		}
+		grads := Gradient(out.Loss, nodes...)
+		for i := range grads {
+			grads[i] = ConvertDType(grads[i], dtypes.Float32)
+		}
+		return grads
+	})
+	if err != nil {
+		return nil, fmt.Errorf("train: gradients: %w", err)
+	}
+	defer exec.Finalize()
+	res, err := exec.Call(batchArgs(batch)...)
+	if err != nil {
+		return nil, fmt.Errorf("train: gradients: %w", err)
+	}
+	out := map[string][]float32{}
+	for i, name := range t.names {
+		var v []float32
+		res[i].MustConstFlatData(func(f any) { v = append(v, f.([]float32)...) })
+		out[name] = v
+	}
+	return out, nil
 }
 
 // StepResult reports one optimizer step.

@@ -8,6 +8,8 @@ import (
 
 	"github.com/gomlx/compute/dtypes"
 	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
 
 	"github.com/lethe-ml/lethe/data"
 	"github.com/lethe-ml/lethe/models"
@@ -255,4 +257,83 @@ func TestBFloat16ComputeWithFloat32MasterWeights(t *testing.T) {
 	if cos < 0.99 {
 		t.Errorf("bf16 update's cosine to the float32 update is %.4f", cos)
 	}
+}
+
+// TestGradMasksAndGradients: Gradients equals the update of one SGD step
+// with lr 1 (w − w' = g); entries with a zero gradient mask never change
+// under AdamW, the others do.
+func TestGradMasksAndGradients(t *testing.T) {
+	b := fixtureBatch(t, "llama")
+	m := loadModel(t, "llama")
+	name := "model.layers.0.mlp.up_proj.weight"
+	tr, err := NewTrainer(m, testBackend(t), TrainerOptions{Params: []string{name}, Optimizer: OptimizerConfig{Name: "sgd", LR: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, _ := m.Param(name)
+	before := paramOf(t, v)
+	grads, err := tr.Gradients(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tr.Step([]*data.Batch{b}, 1); err != nil {
+		t.Fatal(err)
+	}
+	after := paramOf(t, v)
+	maxDiff, maxG := 0.0, 0.0
+	for i := range before {
+		maxDiff = math.Max(maxDiff, math.Abs(float64(before[i]-after[i]-grads[name][i])))
+		maxG = math.Max(maxG, math.Abs(float64(grads[name][i])))
+	}
+	if maxDiff > 1e-6 || maxG == 0 {
+		t.Errorf("Gradients vs the SGD update: max difference %.3g (max gradient %.3g)", maxDiff, maxG)
+	}
+
+	m = loadModel(t, "llama")
+	v, _ = m.Param(name)
+	n := v.Shape().Size()
+	mask := make([]float32, n)
+	for i := range mask {
+		mask[i] = float32(i % 2)
+	}
+	mv, err := m.Store.RootScope().In("masks").CreateVariable("up", tensors.FromFlatDataAndDimensions(mask, v.Shape().Dimensions...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err = NewTrainer(m, testBackend(t), TrainerOptions{Params: []string{name}, Optimizer: OptimizerConfig{LR: 1e-2},
+		GradMasks: map[string]*model.Variable{name: mv}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before = paramOf(t, v)
+	for range 3 {
+		if _, err := tr.Step([]*data.Batch{b}, 1e-2); err != nil {
+			t.Fatal(err)
+		}
+	}
+	after = paramOf(t, v)
+	frozenMoved, trainedMoved := 0, 0
+	for i := range before {
+		if before[i] != after[i] {
+			if mask[i] == 0 {
+				frozenMoved++
+			} else {
+				trainedMoved++
+			}
+		}
+	}
+	if frozenMoved != 0 || trainedMoved < n/2-n/20 {
+		t.Errorf("masked entries moved: %d; trained entries moved: %d of %d", frozenMoved, trainedMoved, n/2)
+	}
+	if _, err := NewTrainer(m, testBackend(t), TrainerOptions{Params: []string{name}, Optimizer: OptimizerConfig{LR: 1},
+		GradMasks: map[string]*model.Variable{"lm_head.weight": mv}}); err == nil {
+		t.Error("a mask for an untrained parameter: no error")
+	}
+}
+
+func paramOf(t testing.TB, v *model.Variable) []float32 {
+	t.Helper()
+	var out []float32
+	v.MustValue().MustConstFlatData(func(f any) { out = append(out, f.([]float32)...) })
+	return out
 }

@@ -36,11 +36,18 @@ type MethodConfig struct {
 	Layer *int `yaml:"layer" json:"layer,omitempty"`
 	// SteeringCoef is RMU's c: forget activations are pushed to c·u [2].
 	SteeringCoef float64 `yaml:"steering_coef" json:"steering_coef,omitempty"`
+	// Scale is task_vector's λ: after fine-tuning on the forget data to θ,
+	// the model becomes θ₀ − λ·(θ − θ₀) [1].
+	Scale float64 `yaml:"scale" json:"scale,omitempty"`
+	// Saliency, in (0, 1), restricts any method to the weights whose
+	// forget-loss gradient is in the top Saliency fraction by magnitude
+	// (SalUn, Fan et al. 2024) [0: every weight]. Full weights only.
+	Saliency float64 `yaml:"saliency" json:"saliency,omitempty"`
 }
 
 // Methods lists the objectives MethodConfig.Name accepts.
 func Methods() []string {
-	return []string{"grad_ascent", "grad_diff", "npo", "simnpo", "dpo", "rmu", "undial", "wga"}
+	return []string{"grad_ascent", "grad_diff", "npo", "simnpo", "dpo", "rmu", "undial", "wga", "task_vector"}
 }
 
 // Method is an unlearning objective: a loss over a step's forget, retain
@@ -61,7 +68,7 @@ type Method struct {
 func NewMethod(cfg MethodConfig, numLayers, hidden int, seed uint64) (*Method, error) {
 	cfg.Name = strings.ToLower(cfg.Name)
 	m := &Method{cfg: cfg, gamma: 1, alpha: 1}
-	if cfg.Name == "grad_ascent" {
+	if cfg.Name == "grad_ascent" || cfg.Name == "task_vector" {
 		m.alpha = 0
 	}
 	if cfg.Gamma != nil {
@@ -81,6 +88,10 @@ func NewMethod(cfg MethodConfig, numLayers, hidden int, seed uint64) (*Method, e
 	}
 	switch cfg.Name {
 	case "grad_ascent", "grad_diff":
+	case "task_vector":
+		if m.cfg.Scale == 0 {
+			m.cfg.Scale = 1
+		}
 	case "npo", "dpo":
 		beta(0.1)
 		m.needsRef = true
@@ -119,6 +130,9 @@ func NewMethod(cfg MethodConfig, numLayers, hidden int, seed uint64) (*Method, e
 	default:
 		errs = append(errs, fmt.Errorf("method.retain_loss: %q is not nll or kl", cfg.RetainLoss))
 	}
+	if cfg.Saliency < 0 || cfg.Saliency >= 1 {
+		errs = append(errs, fmt.Errorf("method.saliency: must be in [0, 1), got %g", cfg.Saliency))
+	}
 	if cfg.Name == "rmu" && cfg.RetainLoss != "" {
 		errs = append(errs, errors.New("method.retain_loss: rmu keeps retain activations close to the reference's; leave it out"))
 	}
@@ -156,6 +170,10 @@ func (m *Method) NeedsReference() bool { return m.needsRef }
 // NeedsAlternate reports whether the loss reads Alternate rows (dpo).
 func (m *Method) NeedsAlternate() bool { return m.needsAlt }
 
+// Negates reports whether the trained change is negated afterwards
+// (task_vector), and by how much.
+func (m *Method) Negates() (bool, float64) { return m.cfg.Name == "task_vector", m.cfg.Scale }
+
 // NeedsHidden reports whether the loss reads hidden states (rmu).
 func (m *Method) NeedsHidden() bool { return m.needHidden }
 
@@ -171,6 +189,8 @@ func (m *Method) NeedsHidden() bool { return m.needHidden }
 //	             a the alternate (refusal) answer, y the forget answer (Rafailov et al. 2023; IdkDPO in TOFU)
 //	undial       cross-entropy of cur against softmax(ref logits − β·onehot(y)) on the forget tokens (Dong et al. 2024)
 //	wga          −mean_t p(yₜ)^β·log p(yₜ), the weight p^β without gradient (Wang et al. 2025)
+//	task_vector  forget term +NLL_f: fine-tune on the forget data; the recipe then negates the
+//	             change, θ₀ − λ·(θ − θ₀) (Ilharco et al. 2023, task arithmetic)
 //	rmu          forget: mean (h_l − c·u)², retain: mean (h_l − h_l^ref)², over the answer tokens'
 //	             positions and the hidden units (Li et al. 2024, WMDP)
 //
@@ -183,6 +203,8 @@ func (m *Method) Loss(cur, ref *Pass) *Node {
 	switch m.cfg.Name {
 	case "grad_ascent", "grad_diff":
 		forget = Neg(f.NLL())
+	case "task_vector":
+		forget = f.NLL()
 	case "npo":
 		rf := ref.View(Forget)
 		ratio := Sub(f.SeqLogProb(), StopGradient(rf.SeqLogProb()))

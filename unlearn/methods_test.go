@@ -143,6 +143,7 @@ func TestMethodLosses(t *testing.T) {
 		want func() float64
 	}{
 		{MethodConfig{Name: "grad_ascent"}, func() float64 { return -ty.nll(ty.cur, Forget) }},
+		{MethodConfig{Name: "task_vector"}, func() float64 { return ty.nll(ty.cur, Forget) }},
 		{MethodConfig{Name: "grad_diff", Gamma: ptr(0.5), Alpha: ptr(2.0)}, func() float64 {
 			return -0.5*ty.nll(ty.cur, Forget) + 2*ty.nll(ty.cur, Retain)
 		}},
@@ -304,6 +305,7 @@ func TestMethodConfigErrors(t *testing.T) {
 		{MethodConfig{Name: "npo", Beta: -1}, "method.beta"},
 		{MethodConfig{Name: "grad_diff", RetainLoss: "mse"}, "method.retain_loss"},
 		{MethodConfig{Name: "rmu", Layer: ptr(4)}, "method.layer"},
+		{MethodConfig{Name: "npo", Saliency: 1.5}, "method.saliency"},
 	} {
 		if _, err := NewMethod(tc.cfg, 2, 8, 1); err == nil || !contains(err.Error(), tc.want) {
 			t.Errorf("%+v: %v, want %q", tc.cfg, err, tc.want)

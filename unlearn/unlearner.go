@@ -33,9 +33,10 @@ type Options struct {
 	// Layout is the number of forget, retain and alternate rows of every
 	// step; Step pads shorter parts with empty rows.
 	Layout Layout
-	// Optimizer and Seed as in train.TrainerOptions.
+	// Optimizer, Seed and GradMasks as in train.TrainerOptions.
 	Optimizer train.OptimizerConfig
 	Seed      int64
+	GradMasks map[string]*model.Variable
 }
 
 // Unlearner runs optimizer steps of an unlearning objective on a model.
@@ -85,7 +86,7 @@ func NewUnlearner(m *models.Model, backend compute.Backend, opts Options) (*Unle
 	}
 	var err error
 	u.tr, err = train.NewTrainer(m, backend, train.TrainerOptions{Params: opts.Params, Vars: opts.Vars,
-		Optimizer: opts.Optimizer, Loss: loss, Seed: opts.Seed})
+		Optimizer: opts.Optimizer, Loss: loss, Seed: opts.Seed, GradMasks: opts.GradMasks})
 	if err != nil {
 		return nil, err
 	}
@@ -120,6 +121,27 @@ func (u *Unlearner) Step(forget, retain, alternate *data.Batch, lr float64) (tra
 	}
 	batch, _ := stack(parts)
 	return u.tr.Step([]*data.Batch{batch}, lr)
+}
+
+// Gradients returns the gradient of the objective on a forget batch alone
+// (the retain and alternate parts empty) for every trained parameter:
+// SalUn's saliency.
+func (u *Unlearner) Gradients(forget *data.Batch) (map[string][]float32, error) {
+	parts := [numParts]*data.Batch{forget}
+	for p := range numParts {
+		b := parts[p]
+		if b == nil && u.layout[p] > 0 {
+			b = &data.Batch{Length: 1}
+		}
+		if b != nil {
+			if b.Size > u.layout[p] {
+				return nil, fmt.Errorf("unlearn: %s batch has %d rows, the layout %d", Part(p), b.Size, u.layout[p])
+			}
+			parts[p] = padRows(b, u.layout[p])
+		}
+	}
+	batch, _ := stack(parts)
+	return u.tr.Gradients(batch)
 }
 
 // padRows returns b with empty rows (one visible token, no labels) up to n

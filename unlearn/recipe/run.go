@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/gomlx/ml/model"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/lethe-ml/lethe/data"
@@ -154,12 +156,31 @@ func Run(ctx context.Context, cfg Config, opts Options) (*Result, error) {
 		return res, train.WriteJSONAtomic(filepath.Join(dir, SummaryFile), res)
 	}
 
-	u, evalHooks, adapter, err := newUnlearner(m, b, cfg, res)
+	u, uopts, evalHooks, adapter, err := newUnlearner(m, b, cfg, res)
 	if err != nil {
 		return nil, err
 	}
+	vars := trainedVars(m, uopts)
+	if cfg.Method.Saliency > 0 {
+		if err := applySaliency(u, uopts, vars, tok, cfg, splits[facts.SplitForget], log); err != nil {
+			return nil, err
+		}
+	}
+	negates, lambda := u.Method().Negates()
+	var start0 map[string][]float32
+	if negates {
+		if start0, err = hostValues(vars); err != nil {
+			return nil, err
+		}
+	}
 	if err := unlearnLoop(ctx, u, tok, cfg, splits, res, log); err != nil {
 		return nil, err
+	}
+	if negates {
+		fmt.Fprintf(log, "lethe: negating the task vector (λ = %g)\n", lambda)
+		if err := negate(vars, start0, lambda); err != nil {
+			return nil, err
+		}
 	}
 	m.WeightsChanged()
 	em = &eval.Model{M: m, Hooks: evalHooks, Tokenizer: tok, Backend: b, BatchSize: cfg.Eval.BatchSize}
@@ -231,10 +252,10 @@ func evaluateSplits(ctx context.Context, em *eval.Model, splits map[string][]fac
 // newUnlearner builds the method and the trainer: full weights with a
 // frozen copy as reference, or a LoRA adapter whose base is the reference.
 // It returns the hooks evaluations apply afterwards and the adapter.
-func newUnlearner(m *models.Model, b compute.Backend, cfg Config, res *Result) (*unlearn.Unlearner, models.Hooks, *lora.Adapter, error) {
+func newUnlearner(m *models.Model, b compute.Backend, cfg Config, res *Result) (*unlearn.Unlearner, unlearn.Options, models.Hooks, *lora.Adapter, error) {
 	meth, err := unlearn.NewMethod(cfg.Method, m.Config.NumLayers, m.Config.HiddenSize, uint64(cfg.Training.Seed))
 	if err != nil {
-		return nil, models.Hooks{}, nil, err
+		return nil, unlearn.Options{}, models.Hooks{}, nil, err
 	}
 	t := cfg.Training
 	opts := unlearn.Options{Method: meth, Layout: unlearn.Layout{t.ForgetBatch, t.RetainBatch, 0},
@@ -245,15 +266,21 @@ func newUnlearner(m *models.Model, b compute.Backend, cfg Config, res *Result) (
 	var evalHooks models.Hooks
 	var adapter *lora.Adapter
 	if cfg.PEFT.Method == "lora" {
+		if cfg.Method.Saliency > 0 {
+			return nil, opts, evalHooks, nil, fmt.Errorf("method.saliency: SalUn masks full weights; leave out peft")
+		}
+		if meth.Name() == "task_vector" {
+			return nil, opts, evalHooks, nil, fmt.Errorf("method.name: task_vector negates full weights; leave out peft")
+		}
 		lc := lora.Config{R: cfg.PEFT.R, Alpha: cfg.PEFT.LoraAlpha, UseRSLoRA: cfg.PEFT.UseRSLoRA, UseDoRA: cfg.PEFT.UseDoRA}
 		if lc.TargetModules, err = peft.ParseTargets(cfg.PEFT.TargetModules, "peft.target_modules"); err != nil {
-			return nil, evalHooks, nil, err
+			return nil, opts, evalHooks, nil, err
 		}
 		if lc.TargetModules.IsZero() {
 			lc.TargetModules = peft.Regexp(peft.AllLinear)
 		}
 		if adapter, err = lora.Attach(m, "unlearn", lc, uint64(t.Seed)); err != nil {
-			return nil, evalHooks, nil, fmt.Errorf("peft: %w", err)
+			return nil, opts, evalHooks, nil, fmt.Errorf("peft: %w", err)
 		}
 		opts.Params, opts.Vars, opts.Hooks = adapter.Params(), adapter.Vars(), adapter.Hooks(true)
 		evalHooks = adapter.Hooks(false)
@@ -261,7 +288,12 @@ func newUnlearner(m *models.Model, b compute.Backend, cfg Config, res *Result) (
 		opts.Params = m.ParamNames()
 		if meth.NeedsReference() {
 			if opts.Reference, err = m.Frozen("reference"); err != nil {
-				return nil, evalHooks, nil, err
+				return nil, opts, evalHooks, nil, err
+			}
+		}
+		if cfg.Method.Saliency > 0 {
+			if opts.GradMasks, err = maskVariables(m, trainedVars(m, opts)); err != nil {
+				return nil, opts, evalHooks, nil, err
 			}
 		}
 	}
@@ -273,7 +305,48 @@ func newUnlearner(m *models.Model, b compute.Backend, cfg Config, res *Result) (
 		res.Trainable += int64(v.Shape().Size())
 	}
 	u, err := unlearn.NewUnlearner(m, b, opts)
-	return u, evalHooks, adapter, err
+	return u, opts, evalHooks, adapter, err
+}
+
+// applySaliency sets SalUn's masks from the objective's gradient on the
+// whole forget split.
+func applySaliency(u *unlearn.Unlearner, opts unlearn.Options, vars map[string]*model.Variable, tok *tokenizer.Tokenizer, cfg Config, forget []facts.Example, log io.Writer) error {
+	t := cfg.Training
+	sum := map[string][]float32{}
+	for start := 0; start < len(forget); start += t.ForgetBatch {
+		var ss []sample
+		for _, e := range forget[start:min(start+t.ForgetBatch, len(forget))] {
+			s, err := encode(tok, e.Prompt(), e.Completion(), t.MaxLength)
+			if err != nil {
+				return err
+			}
+			ss = append(ss, s)
+		}
+		g, err := u.Gradients(batch(ss, t.MaxLength))
+		if err != nil {
+			return fmt.Errorf("saliency: %w", err)
+		}
+		for name, v := range g {
+			acc := sum[name]
+			if acc == nil {
+				acc = make([]float32, len(v))
+				sum[name] = acc
+			}
+			for i, x := range v {
+				acc[i] += float32(math.Abs(float64(x)))
+			}
+		}
+	}
+	masks, thr := saliencyMasks(sum, cfg.Method.Saliency)
+	kept, total := 0, 0
+	for _, m := range masks {
+		for _, v := range m {
+			kept += int(v)
+			total++
+		}
+	}
+	fmt.Fprintf(log, "lethe: SalUn: updating %d of %d weights (|gradient| >= %.3g)\n", kept, total, thr)
+	return setValues(opts.GradMasks, masks)
 }
 
 // sample is one tokenized row: prompt and completion, loss on the latter.

@@ -1,0 +1,127 @@
+package recipe
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
+
+	"github.com/lethe-ml/lethe/internal/backend"
+	"github.com/lethe-ml/lethe/models"
+)
+
+func TestSaliencyMasks(t *testing.T) {
+	grads := map[string][]float32{"a": {0.1, -5, 0.3, 2}, "b": {-0.2, 1, 0}}
+	masks, thr := saliencyMasks(grads, 3.0/7)
+	// |g| sorted: 0 0.1 0.2 0.3 1 2 5; the top 3 are >= 1.
+	if thr != 1 {
+		t.Errorf("threshold %g, want 1", thr)
+	}
+	want := map[string][]float32{"a": {0, 1, 0, 1}, "b": {0, 1, 0}}
+	for k := range want {
+		for i := range want[k] {
+			if masks[k][i] != want[k][i] {
+				t.Errorf("mask %s = %v, want %v", k, masks[k], want[k])
+				break
+			}
+		}
+	}
+}
+
+func TestNegate(t *testing.T) {
+	s := model.NewStore()
+	v, err := s.RootScope().CreateVariable("w", tensors.FromFlatDataAndDimensions([]float32{3, 5, -1}, 3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := map[string][]float32{"w": {1, 5, 0}}
+	// θ₀ − λ(θ − θ₀) with λ = 0.5: 1 − 0.5·2 = 0, 5, 0 − 0.5·(−1) = 0.5.
+	if err := negate(map[string]*model.Variable{"w": v}, before, 0.5); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := hostValues(map[string]*model.Variable{"w": v})
+	for i, want := range []float32{0, 5, 0.5} {
+		if got["w"][i] != want {
+			t.Errorf("w = %v, want [0 5 0.5]", got["w"])
+			break
+		}
+	}
+}
+
+// TestSalUnAndTaskVector runs SalUn (grad_diff on 30% of the weights) and
+// task-vector negation for a few steps: SalUn changes no weight outside its
+// mask (at most 30% of them), and the task vector moves the model away
+// from the forget answers (their NLL rises).
+func TestSalUnAndTaskVector(t *testing.T) {
+	t.Chdir("../..")
+	b, _, err := backend.New("go:ops_sequential")
+	if err != nil {
+		t.Fatal(err)
+	}
+	orig, err := models.Load("unlearn/quickstart/models/full", models.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	origVals := paramValues(t, orig)
+	for _, tc := range []struct {
+		name      string
+		overrides []string
+	}{
+		{"salun", []string{"method.name=grad_diff", "method.saliency=0.3", "optimizer.lr=1e-3"}},
+		{"task_vector", []string{"method.name=task_vector", "method.scale=1", "optimizer.lr=1e-3"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "run")
+			cfg, err := LoadConfig("configs/unlearn/smoke.yaml", append(tc.overrides, "output.dir="+out, "reference=",
+				"data.limit=8", "training.steps=4", "eval.bootstrap=0", "output.save_model=true", "method.alpha=1"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := Run(context.Background(), cfg, Options{Backend: b})
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, err := models.Load(res.Model, models.LoadOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			vals := paramValues(t, m)
+			changed, total := 0, 0
+			for name, a := range vals {
+				for i := range a {
+					total++
+					if a[i] != origVals[name][i] {
+						changed++
+					}
+				}
+			}
+			t.Logf("%s: %d of %d weights changed; forget NLL-based probability %.4f -> %.4f", tc.name, changed, total,
+				res.Before.Extra["forget_probability"], res.After.Extra["forget_probability"])
+			if changed == 0 {
+				t.Fatal("no weight changed")
+			}
+			if tc.name == "salun" && float64(changed) > 0.3*float64(total)+1 {
+				t.Errorf("SalUn changed %d of %d weights, more than 30%%", changed, total)
+			}
+			if !(res.After.Extra["forget_probability"] < res.Before.Extra["forget_probability"]) {
+				t.Errorf("forget answer probability %.4f -> %.4f", res.Before.Extra["forget_probability"], res.After.Extra["forget_probability"])
+			}
+		})
+	}
+}
+
+func paramValues(t testing.TB, m *models.Model) map[string][]float32 {
+	t.Helper()
+	vars := map[string]*model.Variable{}
+	for _, name := range m.ParamNames() {
+		v, _ := m.Param(name)
+		vars[name] = v
+	}
+	out, err := hostValues(vars)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
