@@ -95,6 +95,11 @@ func Save(recs []train.Record, path string, opts Options) error {
 	if err := add(p, lines...); err != nil {
 		return fmt.Errorf("plot: %w", err)
 	}
+	return write(p, path, ext, opts)
+}
+
+// write renders p to path atomically.
+func write(p *plot.Plot, path, ext string, opts Options) error {
 	w, h := opts.Width, opts.Height
 	if w <= 0 {
 		w = 16
@@ -127,6 +132,38 @@ func Save(recs []train.Record, path string, opts Options) error {
 		return fmt.Errorf("plot: %w", err)
 	}
 	return nil
+}
+
+// Series is one set of bars of a grouped bar chart.
+type Series struct {
+	Name   string
+	Values []float64
+}
+
+// Bars draws a grouped bar chart (one group per label, one bar per series
+// in each) to path, as Save does.
+func Bars(path string, labels []string, series []Series, opts Options) error {
+	ext := strings.TrimPrefix(strings.ToLower(filepath.Ext(path)), ".")
+	p := plot.New()
+	p.Title.Text = opts.Title
+	p.Legend.Top = true
+	width := vg.Points(60 / float64(max(len(series), 1)))
+	for i, s := range series {
+		if len(s.Values) != len(labels) {
+			return fmt.Errorf("plot: series %q has %d values for %d labels", s.Name, len(s.Values), len(labels))
+		}
+		bars, err := plotter.NewBarChart(plotter.Values(s.Values), width)
+		if err != nil {
+			return fmt.Errorf("plot: %w", err)
+		}
+		bars.Color = plotutil.Color(i)
+		bars.LineStyle.Width = 0
+		bars.Offset = width * vg.Length(float64(i)-float64(len(series)-1)/2)
+		p.Add(bars)
+		p.Legend.Add(s.Name, bars)
+	}
+	p.NominalX(labels...)
+	return write(p, path, ext, opts)
 }
 
 // Available lists the metric names present in recs, sorted.

@@ -90,3 +90,23 @@ func TestSaveErrors(t *testing.T) {
 		t.Error("empty metrics drew a chart")
 	}
 }
+
+// TestBars draws a grouped bar chart in each format and rejects a series
+// of the wrong length.
+func TestBars(t *testing.T) {
+	dir := t.TempDir()
+	series := []Series{{"forget", []float64{0.9, 0.1}}, {"retain", []float64{0.9, 0.8}}}
+	for _, ext := range []string{"png", "svg"} {
+		path := filepath.Join(dir, "bars."+ext)
+		if err := Bars(path, []string{"before", "npo"}, series, Options{Title: "t"}); err != nil {
+			t.Fatal(err)
+		}
+		st, err := os.Stat(path)
+		if err != nil || st.Size() < 500 {
+			t.Errorf("%s: %v", path, err)
+		}
+	}
+	if err := Bars(filepath.Join(dir, "x.png"), []string{"a"}, series, Options{}); err == nil {
+		t.Error("series longer than the labels: no error")
+	}
+}

@@ -16,6 +16,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/lethe-ml/lethe/train/plot"
 	"github.com/lethe-ml/lethe/unlearn/eval"
 	"github.com/lethe-ml/lethe/unlearn/recipe"
 )
@@ -168,6 +169,9 @@ func Compare(ctx context.Context, opts Options, methods []string) (string, error
 	fmt.Fprintf(&b, "# lethe quickstart --compare\n\nThe built-in facts benchmark: %s.\n\n", time.Now().UTC().Format(time.RFC3339))
 	fmt.Fprintf(&b, "| method | forget acc. | retain acc. | holdout acc. | forget quality | MIA AUC | model utility | seconds |\n|---|---|---|---|---|---|---|---|\n")
 	first := true
+	cache := &recipe.EvalCache{}
+	var labels []string
+	var forgetAcc, retainAcc, mia []float64
 	for _, m := range methods {
 		o := opts
 		o.Out = filepath.Join(out, m)
@@ -175,11 +179,17 @@ func Compare(ctx context.Context, opts Options, methods []string) (string, error
 		if err != nil {
 			return "", err
 		}
-		res, err := recipe.Run(ctx, cfg, recipe.Options{Log: opts.Log})
+		res, err := recipe.Run(ctx, cfg, recipe.Options{Log: opts.Log, Cache: cache})
 		if err != nil {
 			return "", fmt.Errorf("%s: %w", m, err)
 		}
 		if first {
+			labels = append(labels, "before")
+			forgetAcc, retainAcc, mia = append(forgetAcc, res.Before.ForgetAccuracy), append(retainAcc, res.Before.RetainAccuracy), append(mia, res.Before.MIAAUC)
+			if r := res.Reference; r != nil {
+				labels = append(labels, "retain-only")
+				forgetAcc, retainAcc, mia = append(forgetAcc, r.ForgetAccuracy), append(retainAcc, r.RetainAccuracy), append(mia, r.MIAAUC)
+			}
 			fmt.Fprintf(&b, "| (before) | %s |\n", reportCells(res.Before, 0))
 			if res.Reference != nil {
 				fmt.Fprintf(&b, "| (retain-only model) | %s |\n", reportCells(res.Reference, 0))
@@ -187,11 +197,20 @@ func Compare(ctx context.Context, opts Options, methods []string) (string, error
 			first = false
 		}
 		fmt.Fprintf(&b, "| %s | %s |\n", m, reportCells(res.After, res.UnlearnSeconds))
+		labels = append(labels, m)
+		forgetAcc, retainAcc, mia = append(forgetAcc, res.After.ForgetAccuracy), append(retainAcc, res.After.RetainAccuracy), append(mia, res.After.MIAAUC)
 	}
 	path := filepath.Join(out, "report.md")
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return "", err
 	}
+	chart := filepath.Join(out, "report.png")
+	if err := plot.Bars(chart, labels, []plot.Series{{Name: "forget accuracy", Values: forgetAcc},
+		{Name: "retain accuracy", Values: retainAcc}, {Name: "MIA AUC", Values: mia}},
+		plot.Options{Title: "lethe quickstart --compare", Width: 24, Height: 10}); err != nil {
+		return "", err
+	}
+	fmt.Fprintf(&b, "\n![forget and retain accuracy, MIA AUC per method](report.png)\n")
 	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
 		return "", err
 	}

@@ -1,6 +1,9 @@
 package quickstart
 
 import (
+	"context"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -56,5 +59,34 @@ func TestConfigAndTable(t *testing.T) {
 		if !strings.Contains(tab, want) {
 			t.Errorf("table lacks %q:\n%s", want, tab)
 		}
+	}
+}
+
+// TestCompare runs two methods briefly: the report has a row per method
+// plus the model before and the retain-only model, the chart exists, and
+// the unchanged models are evaluated once.
+func TestCompare(t *testing.T) {
+	t.Chdir("../..")
+	out := t.TempDir()
+	var log strings.Builder
+	path, err := Compare(context.Background(), Options{Out: out, Backend: "go:ops_sequential", Log: &log,
+		Overrides: []string{"data.limit=8", "training.steps=2", "eval.bootstrap=0"}}, []string{"grad_ascent", "npo"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	report, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"| (before) |", "| (retain-only model) |", "| grad_ascent |", "| npo |", "report.png"} {
+		if !strings.Contains(string(report), want) {
+			t.Errorf("report lacks %q:\n%s", want, report)
+		}
+	}
+	if st, err := os.Stat(filepath.Join(out, "report.png")); err != nil || st.Size() < 1000 {
+		t.Errorf("chart: %v", err)
+	}
+	if n := strings.Count(log.String(), "before unlearning"); n != 1 {
+		t.Errorf("the model before unlearning was evaluated %d times, want once", n)
 	}
 }

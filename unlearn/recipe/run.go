@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/gomlx/compute"
@@ -44,6 +45,37 @@ type Options struct {
 	Backend compute.Backend
 	// EvalOnly evaluates the model (and reference) without unlearning.
 	EvalOnly bool
+	// Cache, shared by runs of several methods on one benchmark, keeps the
+	// evaluations of the reference and of the model before unlearning.
+	Cache *EvalCache
+}
+
+// EvalCache keeps evaluations of unchanged models between runs (see
+// Options.Cache). The zero value is ready to use.
+type EvalCache struct {
+	mu sync.Mutex
+	m  map[string]map[string]*eval.SplitResult
+}
+
+// evaluate returns the cached evaluation of the model in dir, or runs it.
+func (c *EvalCache) evaluate(ctx context.Context, key string, run func() (map[string]*eval.SplitResult, error)) (map[string]*eval.SplitResult, error) {
+	if c == nil {
+		return run()
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if r, ok := c.m[key]; ok {
+		return r, nil
+	}
+	r, err := run()
+	if err != nil {
+		return nil, err
+	}
+	if c.m == nil {
+		c.m = map[string]map[string]*eval.SplitResult{}
+	}
+	c.m[key] = r
+	return r, nil
 }
 
 // Result is what metrics.json holds.
@@ -126,16 +158,23 @@ func Run(ctx context.Context, cfg Config, opts Options) (*Result, error) {
 	eo := eval.Options{MaxNewTokens: cfg.Eval.MaxNewTokens, Correct: facts.Correct}
 	ro := eval.ReportOptions{Bootstrap: *cfg.Eval.Bootstrap, Confidence: cfg.Eval.Confidence, Seed: uint64(cfg.Training.Seed)}
 
+	// Evaluations of unchanged models are cached under the model, the data
+	// and the evaluation settings.
+	key := func(model string) string {
+		return fmt.Sprintf("%s|%s|%d|%d|%s", model, cfg.Data.File, cfg.Data.Limit, cfg.Eval.MaxNewTokens, cfg.Model.DType)
+	}
 	// The retain-only reference, for forget quality and privacy leakage.
 	var refForget *eval.SplitResult
 	if cfg.Reference != "" {
-		rm, err := models.Load(cfg.Reference, lo)
-		if err != nil {
-			return nil, fmt.Errorf("reference: %w", err)
-		}
-		fmt.Fprintf(log, "lethe: evaluating the reference %s\n", cfg.Reference)
-		em := &eval.Model{M: rm, Tokenizer: tok, Backend: b, BatchSize: cfg.Eval.BatchSize}
-		rs, err := evaluateSplits(ctx, em, splits, eo)
+		rs, err := opts.Cache.evaluate(ctx, key(cfg.Reference), func() (map[string]*eval.SplitResult, error) {
+			rm, err := models.Load(cfg.Reference, lo)
+			if err != nil {
+				return nil, err
+			}
+			fmt.Fprintf(log, "lethe: evaluating the reference %s\n", cfg.Reference)
+			em := &eval.Model{M: rm, Tokenizer: tok, Backend: b, BatchSize: cfg.Eval.BatchSize}
+			return evaluateSplits(ctx, em, splits, eo)
+		})
 		if err != nil {
 			return nil, fmt.Errorf("reference: %w", err)
 		}
@@ -143,9 +182,11 @@ func Run(ctx context.Context, cfg Config, opts Options) (*Result, error) {
 		rep := eval.Summarize(rs[facts.SplitForget], rs[facts.SplitRetain], rs[facts.SplitHoldout], nil, ro)
 		res.Reference = &rep
 	}
-	em := &eval.Model{M: m, Tokenizer: tok, Backend: b, BatchSize: cfg.Eval.BatchSize}
-	fmt.Fprintf(log, "lethe: evaluating %s before unlearning\n", cfg.Model.Path)
-	before, err := evaluateSplits(ctx, em, splits, eo)
+	before, err := opts.Cache.evaluate(ctx, key(cfg.Model.Path), func() (map[string]*eval.SplitResult, error) {
+		em := &eval.Model{M: m, Tokenizer: tok, Backend: b, BatchSize: cfg.Eval.BatchSize}
+		fmt.Fprintf(log, "lethe: evaluating %s before unlearning\n", cfg.Model.Path)
+		return evaluateSplits(ctx, em, splits, eo)
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -183,7 +224,7 @@ func Run(ctx context.Context, cfg Config, opts Options) (*Result, error) {
 		}
 	}
 	m.WeightsChanged()
-	em = &eval.Model{M: m, Hooks: evalHooks, Tokenizer: tok, Backend: b, BatchSize: cfg.Eval.BatchSize}
+	em := &eval.Model{M: m, Hooks: evalHooks, Tokenizer: tok, Backend: b, BatchSize: cfg.Eval.BatchSize}
 	fmt.Fprintf(log, "lethe: evaluating after %d steps of %s\n", cfg.Training.Steps, cfg.Method.Name)
 	after, err := evaluateSplits(ctx, em, splits, eo)
 	if err != nil {
