@@ -13,6 +13,7 @@ import (
 	"github.com/lethe-ml/lethe/data/tokenizer"
 	"github.com/lethe-ml/lethe/decoding"
 	"github.com/lethe-ml/lethe/models"
+	"github.com/lethe-ml/lethe/train/dropout"
 )
 
 // Model is a model under evaluation: weights, the hooks that apply an
@@ -27,6 +28,14 @@ type Model struct {
 
 	gen    *models.Generator
 	scorer *models.Scorer
+	// Dropout is the regularizer DropoutMultiplicity samples with (made
+	// on first use; share one between the Models of one models.Model, as
+	// it owns variables of the model's store).
+	Dropout *dropout.Regularizer
+
+	// training builds generation graphs in training mode (dropout draws
+	// new masks from the store's generator at every call).
+	training bool
 }
 
 func (m *Model) batch() int {
@@ -45,6 +54,7 @@ func (m *Model) Answers(ctx context.Context, prompts []string, maxNew int, stop 
 	if m.gen == nil {
 		m.gen = models.NewGenerator(m.M, m.Backend)
 		m.gen.Hooks = m.Hooks
+		m.gen.ShareWeights = m.training
 	}
 	cfg := decoding.Defaults()
 	cfg.MaxNewTokens = maxNew

@@ -31,6 +31,9 @@ type Report struct {
 	// CI holds [low, high] bootstrap intervals of the accuracies and the
 	// MIA AUC.
 	CI map[string][2]float64 `json:"ci,omitempty"`
+	// Multiplicity holds the dropout predictive multiplicity per split,
+	// when evaluated (recipe key eval.multiplicity).
+	Multiplicity map[string]Multiplicity `json:"multiplicity,omitempty"`
 }
 
 // ReportOptions configure Summarize.

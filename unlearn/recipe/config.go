@@ -83,6 +83,17 @@ type EvalConfig struct {
 	Confidence float64 `yaml:"confidence" json:"confidence"`
 	// BatchSize is the prompts per forward pass [64].
 	BatchSize int `yaml:"batch_size" json:"batch_size"`
+	// Multiplicity measures predictive multiplicity over dropout samples
+	// of the model before and after unlearning [off].
+	Multiplicity MultiplicityConfig `yaml:"multiplicity" json:"multiplicity,omitempty"`
+}
+
+// MultiplicityConfig samples models with dropout (eval.DropoutMultiplicity).
+type MultiplicityConfig struct {
+	// Samples is the number of dropout samples [0: off]; Rate the dropout
+	// rate on every residual branch [0.1].
+	Samples int     `yaml:"samples" json:"samples,omitempty"`
+	Rate    float64 `yaml:"rate" json:"rate,omitempty"`
 }
 
 // OutputConfig is the run folder.
@@ -173,6 +184,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Data.Limit < 0 {
 		errs = append(errs, fmt.Errorf("data.limit: must be >= 0, got %d", c.Data.Limit))
+	}
+	if mc := &c.Eval.Multiplicity; mc.Samples > 0 && mc.Rate == 0 {
+		mc.Rate = 0.1
+	}
+	if mc := c.Eval.Multiplicity; mc.Samples < 0 || mc.Rate < 0 || mc.Rate >= 1 {
+		errs = append(errs, fmt.Errorf("eval.multiplicity: samples must be >= 0 and rate in [0, 1), got %d and %g", mc.Samples, mc.Rate))
 	}
 	if c.Output.Dir == "" {
 		errs = append(errs, errors.New("output.dir: required (the run folder)"))

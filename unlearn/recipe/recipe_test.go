@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/lethe-ml/lethe/internal/backend"
+	"github.com/lethe-ml/lethe/unlearn/eval"
 )
 
 // TestSmokeRecipe runs configs/unlearn/smoke.yaml: NPO on 24 questions per
@@ -135,6 +136,32 @@ func TestRecipeFiles(t *testing.T) {
 		}
 		if _, err := os.Stat(cfg.Model.Path); err != nil {
 			t.Errorf("%s: model.path: %v", p, err)
+		}
+	}
+}
+
+// TestMultiplicityInRecipe: eval.multiplicity adds dropout predictive
+// multiplicity on the forget and retain splits before and after.
+func TestMultiplicityInRecipe(t *testing.T) {
+	t.Chdir("../..")
+	b, _, err := backend.New("go:ops_sequential")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := LoadConfig("configs/unlearn/smoke.yaml", []string{"output.dir=" + filepath.Join(t.TempDir(), "run"),
+		"reference=", "data.limit=8", "training.steps=2", "eval.bootstrap=0", "eval.multiplicity={samples: 2, rate: 0.2}"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Run(context.Background(), cfg, Options{Backend: b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, m := range map[string]map[string]eval.Multiplicity{"before": res.Before.Multiplicity, "after": res.After.Multiplicity} {
+		for _, split := range []string{"forget", "retain"} {
+			if mul, ok := m[split]; !ok || mul.Samples != 2 || len(mul.Accuracies) != 2 || mul.Ambiguity < mul.Discrepancy {
+				t.Errorf("%s %s: %+v", name, split, mul)
+			}
 		}
 	}
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/lethe-ml/lethe/peft"
 	"github.com/lethe-ml/lethe/peft/lora"
 	"github.com/lethe-ml/lethe/train"
+	"github.com/lethe-ml/lethe/train/dropout"
 	"github.com/lethe-ml/lethe/unlearn"
 	"github.com/lethe-ml/lethe/unlearn/eval"
 	"github.com/lethe-ml/lethe/unlearn/facts"
@@ -192,6 +193,14 @@ func Run(ctx context.Context, cfg Config, opts Options) (*Result, error) {
 	}
 	beforeRep := eval.Summarize(before[facts.SplitForget], before[facts.SplitRetain], before[facts.SplitHoldout], refForget, ro)
 	res.Before = &beforeRep
+	var reg *dropout.Regularizer
+	if cfg.Eval.Multiplicity.Samples > 0 {
+		em := &eval.Model{M: m, Tokenizer: tok, Backend: b, BatchSize: cfg.Eval.BatchSize}
+		if res.Before.Multiplicity, err = multiplicity(ctx, em, splits, eo, cfg, log); err != nil {
+			return nil, err
+		}
+		reg = em.Dropout
+	}
 	if opts.EvalOnly {
 		res.Seconds = time.Since(start).Seconds()
 		return res, train.WriteJSONAtomic(filepath.Join(dir, SummaryFile), res)
@@ -232,6 +241,12 @@ func Run(ctx context.Context, cfg Config, opts Options) (*Result, error) {
 	}
 	afterRep := eval.Summarize(after[facts.SplitForget], after[facts.SplitRetain], after[facts.SplitHoldout], refForget, ro)
 	res.After = &afterRep
+	if cfg.Eval.Multiplicity.Samples > 0 {
+		em := &eval.Model{M: m, Hooks: evalHooks, Tokenizer: tok, Backend: b, BatchSize: cfg.Eval.BatchSize, Dropout: reg}
+		if res.After.Multiplicity, err = multiplicity(ctx, em, splits, eo, cfg, log); err != nil {
+			return nil, err
+		}
+	}
 	if cfg.Output.SaveModel {
 		if adapter != nil {
 			res.Adapter = filepath.Join(dir, AdapterDir)
@@ -250,6 +265,22 @@ func Run(ctx context.Context, cfg Config, opts Options) (*Result, error) {
 	}
 	res.Seconds = time.Since(start).Seconds()
 	return res, train.WriteJSONAtomic(filepath.Join(dir, SummaryFile), res)
+}
+
+// multiplicity measures dropout predictive multiplicity on the forget and
+// retain splits.
+func multiplicity(ctx context.Context, em *eval.Model, splits map[string][]facts.Example, eo eval.Options, cfg Config, log io.Writer) (map[string]eval.Multiplicity, error) {
+	mc := cfg.Eval.Multiplicity
+	out := map[string]eval.Multiplicity{}
+	for _, s := range []string{facts.SplitForget, facts.SplitRetain} {
+		fmt.Fprintf(log, "lethe: predictive multiplicity on %s: %d dropout samples at rate %g\n", s, mc.Samples, mc.Rate)
+		r, err := em.DropoutMultiplicity(ctx, items(splits[s]), eo, mc.Rate, mc.Samples, uint64(cfg.Training.Seed))
+		if err != nil {
+			return nil, fmt.Errorf("multiplicity on %s: %w", s, err)
+		}
+		out[s] = r
+	}
+	return out, nil
 }
 
 // readData reads the benchmark file, or generates the built-in one.
