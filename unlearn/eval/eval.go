@@ -25,9 +25,11 @@ type Correct func(generated, short string) bool
 
 // Options configure Evaluate.
 type Options struct {
-	// MaxNewTokens bounds greedy answers [16]; Stop ends them ["\n"].
+	// MaxNewTokens bounds greedy answers [16]; Stop ends them ["\n"],
+	// or StopIDs when set (e.g. a chat template's end-of-turn ids).
 	MaxNewTokens int
 	Stop         string
+	StopIDs      []int
 	// Correct judges answers (required).
 	Correct Correct
 	// MinK is the fraction of Min-K% and Min-K%++ [0.4].
@@ -86,7 +88,7 @@ func (m *Model) Split(ctx context.Context, items []Item, opts Options) (*SplitRe
 	for i, it := range items {
 		prompts[i], answers[i] = it.Prompt, it.Answer
 	}
-	gen, err := m.Answers(ctx, prompts, opts.MaxNewTokens, opts.Stop)
+	gen, err := m.answers(ctx, prompts, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -152,6 +154,18 @@ func (m *Model) Split(ctx context.Context, items []Item, opts Options) (*SplitRe
 		r.TruthRatio = append(r.TruthRatio, metrics.TruthRatio(para, pert))
 	}
 	return r, nil
+}
+
+// answers generates with the options' stop ids or stop text.
+func (m *Model) answers(ctx context.Context, prompts []string, opts Options) ([]string, error) {
+	if len(opts.StopIDs) > 0 {
+		return m.AnswersUntil(ctx, prompts, max(opts.MaxNewTokens, 1), opts.StopIDs)
+	}
+	stop := opts.Stop
+	if stop == "" {
+		stop = "\n"
+	}
+	return m.Answers(ctx, prompts, max(opts.MaxNewTokens, 1), stop)
 }
 
 // finite drops NaNs.

@@ -51,13 +51,7 @@ func (m *Model) Refresh() { m.M.WeightsChanged() }
 // Answers returns the greedy continuation of each prompt, up to maxNew
 // tokens or the first token of stop (e.g. "\n"), decoded.
 func (m *Model) Answers(ctx context.Context, prompts []string, maxNew int, stop string) ([]string, error) {
-	if m.gen == nil {
-		m.gen = models.NewGenerator(m.M, m.Backend)
-		m.gen.Hooks = m.Hooks
-		m.gen.ShareWeights = m.training
-	}
-	cfg := decoding.Defaults()
-	cfg.MaxNewTokens = maxNew
+	var ids []int
 	if stop != "" {
 		enc, err := m.Tokenizer.Encode(stop, false)
 		if err != nil {
@@ -66,8 +60,21 @@ func (m *Model) Answers(ctx context.Context, prompts []string, maxNew int, stop 
 		if len(enc.IDs) != 1 {
 			return nil, fmt.Errorf("eval: stop text %q is %d tokens, want 1", stop, len(enc.IDs))
 		}
-		cfg.StopTokenIDs = enc.IDs
+		ids = enc.IDs
 	}
+	return m.AnswersUntil(ctx, prompts, maxNew, ids)
+}
+
+// AnswersUntil is Answers with stop token ids.
+func (m *Model) AnswersUntil(ctx context.Context, prompts []string, maxNew int, stopIDs []int) ([]string, error) {
+	if m.gen == nil {
+		m.gen = models.NewGenerator(m.M, m.Backend)
+		m.gen.Hooks = m.Hooks
+		m.gen.ShareWeights = m.training
+	}
+	cfg := decoding.Defaults()
+	cfg.MaxNewTokens = maxNew
+	cfg.StopTokenIDs = stopIDs
 	out := make([]string, len(prompts))
 	for start := 0; start < len(prompts); start += m.batch() {
 		end := min(start+m.batch(), len(prompts))

@@ -43,7 +43,10 @@ func (m *Model) DropoutMultiplicity(ctx context.Context, items []Item, opts Opti
 		for i, it := range items {
 			prompts[i] = it.Prompt
 		}
-		ans, err := em.Answers(ctx, prompts, max(opts.MaxNewTokens, 16), "\n")
+		if opts.MaxNewTokens == 0 {
+			opts.MaxNewTokens = 16
+		}
+		ans, err := em.answers(ctx, prompts, opts)
 		if err != nil {
 			return nil, err
 		}

@@ -56,6 +56,21 @@ type DataConfig struct {
 	// Limit keeps the first Limit examples of each split [0: all] (smoke
 	// runs).
 	Limit int `yaml:"limit" json:"limit,omitempty"`
+	// TOFU reads TOFU's files instead of File (package tofu).
+	TOFU *TOFUConfig `yaml:"tofu" json:"tofu,omitempty"`
+	// Template renders questions and answers: "qa" ("Q: question\nA:" and
+	// " answer\n", the facts benchmark's format; generation stops at the
+	// newline) or "chat" (the model's chat template with the question as
+	// the user's message, the answer followed by the EOS token, generation
+	// stopping at EOS) [qa; chat with tofu].
+	Template string `yaml:"template" json:"template,omitempty"`
+}
+
+// TOFUConfig locates TOFU: a folder of its subsets and the forget subset.
+type TOFUConfig struct {
+	Dir string `yaml:"dir" json:"dir"`
+	// Forget is forget01, forget05 or forget10 [forget10].
+	Forget string `yaml:"forget" json:"forget"`
 }
 
 // TrainingConfig is the unlearning loop.
@@ -181,6 +196,27 @@ func (c *Config) Validate() error {
 	}
 	if *e.Bootstrap < 0 || e.Confidence <= 0 || e.Confidence >= 1 {
 		errs = append(errs, fmt.Errorf("eval: bootstrap must be >= 0 and confidence in (0, 1), got %d and %g", *e.Bootstrap, e.Confidence))
+	}
+	if t := c.Data.TOFU; t != nil {
+		if t.Forget == "" {
+			t.Forget = "forget10"
+		}
+		if t.Dir == "" {
+			errs = append(errs, errors.New("data.tofu.dir: required"))
+		}
+		if c.Data.File != "" {
+			errs = append(errs, errors.New("data.file and data.tofu: give one"))
+		}
+		if c.Data.Template == "" {
+			c.Data.Template = "chat"
+		}
+	}
+	switch c.Data.Template {
+	case "":
+		c.Data.Template = "qa"
+	case "qa", "chat":
+	default:
+		errs = append(errs, fmt.Errorf("data.template: %q is not qa or chat", c.Data.Template))
 	}
 	if c.Data.Limit < 0 {
 		errs = append(errs, fmt.Errorf("data.limit: must be >= 0, got %d", c.Data.Limit))

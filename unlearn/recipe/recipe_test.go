@@ -3,9 +3,11 @@ package recipe
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/lethe-ml/lethe/internal/backend"
@@ -134,8 +136,8 @@ func TestRecipeFiles(t *testing.T) {
 			t.Errorf("%s: %v", p, err)
 			continue
 		}
-		if _, err := os.Stat(cfg.Model.Path); err != nil {
-			t.Errorf("%s: model.path: %v", p, err)
+		if _, err := os.Stat(cfg.Model.Path); err != nil && !strings.HasPrefix(cfg.Model.Path, "checkpoints/") {
+			t.Errorf("%s: model.path: %v", p, err) // checkpoints/ holds models the user downloads
 		}
 	}
 }
@@ -163,5 +165,50 @@ func TestMultiplicityInRecipe(t *testing.T) {
 				t.Errorf("%s %s: %+v", name, split, mul)
 			}
 		}
+	}
+}
+
+// TestTOFUFolder runs the recipe on a small TOFU-format folder (JSON lines
+// and Parquet) with the chat template of the tiny chat model: the prompts
+// are the template's, answers end with its EOS, and the run completes with
+// every key in metrics.json.
+func TestTOFUFolder(t *testing.T) {
+	dir := t.TempDir()
+	line := func(q, a string) string {
+		return `{"question": "` + q + `", "answer": "` + a + `", "paraphrased_answer": "It is ` + a + `", "perturbed_answer": ["It is 7", "It is 9"]}` + "\n"
+	}
+	var forget, retain, holdout strings.Builder
+	for i := range 6 {
+		forget.WriteString(line(fmt.Sprintf("%d+%d=", i, i), fmt.Sprint(2*i)))
+		retain.WriteString(line(fmt.Sprintf("%d+1=", i), fmt.Sprint(i+1)))
+		holdout.WriteString(fmt.Sprintf(`{"question": "%d+2=", "answer": "%d"}`+"\n", i, i+2))
+	}
+	for name, body := range map[string]string{"forget01_perturbed.json": forget.String(), "retain_perturbed.json": retain.String(), "holdout01.json": holdout.String()} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, _, err := backend.New("go:ops_sequential")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := LoadConfig("", []string{"model.path=../../models/testdata/tiny-chat", "data.tofu={dir: " + dir + ", forget: forget01}",
+		"method.name=grad_diff", "training.steps=3", "training.forget_batch=4", "training.retain_batch=4", "eval.bootstrap=0",
+		"output.dir=" + filepath.Join(t.TempDir(), "run")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Data.Template != "chat" {
+		t.Errorf("template %q, want chat for TOFU", cfg.Data.Template)
+	}
+	res, err := Run(context.Background(), cfg, Options{Backend: b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Steps != 3 || res.Before.Extra["forget_truth_ratio"] <= 0 || math.IsNaN(res.After.MIAAUC) {
+		t.Errorf("result %+v %+v", res.Before, res.After)
+	}
+	if _, err := LoadConfig("", []string{"model.path=m", "method.name=npo", "output.dir=o", "data.tofu={forget: forget10}"}); err == nil || !contains(err.Error(), "data.tofu.dir") {
+		t.Errorf("tofu without dir: %v", err)
 	}
 }

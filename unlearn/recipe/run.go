@@ -27,6 +27,7 @@ import (
 	"github.com/lethe-ml/lethe/unlearn"
 	"github.com/lethe-ml/lethe/unlearn/eval"
 	"github.com/lethe-ml/lethe/unlearn/facts"
+	"github.com/lethe-ml/lethe/unlearn/tofu"
 )
 
 // Files of a run folder.
@@ -156,7 +157,11 @@ func Run(ctx context.Context, cfg Config, opts Options) (*Result, error) {
 	if len(splits[facts.SplitForget]) == 0 {
 		return nil, fmt.Errorf("data.file: no %s examples", facts.SplitForget)
 	}
-	eo := eval.Options{MaxNewTokens: cfg.Eval.MaxNewTokens, Correct: facts.Correct}
+	pf, err := newFormat(tok, cfg.Data)
+	if err != nil {
+		return nil, err
+	}
+	eo := eval.Options{MaxNewTokens: cfg.Eval.MaxNewTokens, Correct: pf.correct, StopIDs: pf.stopIDs}
 	ro := eval.ReportOptions{Bootstrap: *cfg.Eval.Bootstrap, Confidence: cfg.Eval.Confidence, Seed: uint64(cfg.Training.Seed)}
 
 	// Evaluations of unchanged models are cached under the model, the data
@@ -174,7 +179,7 @@ func Run(ctx context.Context, cfg Config, opts Options) (*Result, error) {
 			}
 			fmt.Fprintf(log, "lethe: evaluating the reference %s\n", cfg.Reference)
 			em := &eval.Model{M: rm, Tokenizer: tok, Backend: b, BatchSize: cfg.Eval.BatchSize}
-			return evaluateSplits(ctx, em, splits, eo)
+			return evaluateSplits(ctx, em, splits, eo, pf)
 		})
 		if err != nil {
 			return nil, fmt.Errorf("reference: %w", err)
@@ -186,7 +191,7 @@ func Run(ctx context.Context, cfg Config, opts Options) (*Result, error) {
 	before, err := opts.Cache.evaluate(ctx, key(cfg.Model.Path), func() (map[string]*eval.SplitResult, error) {
 		em := &eval.Model{M: m, Tokenizer: tok, Backend: b, BatchSize: cfg.Eval.BatchSize}
 		fmt.Fprintf(log, "lethe: evaluating %s before unlearning\n", cfg.Model.Path)
-		return evaluateSplits(ctx, em, splits, eo)
+		return evaluateSplits(ctx, em, splits, eo, pf)
 	})
 	if err != nil {
 		return nil, err
@@ -196,7 +201,7 @@ func Run(ctx context.Context, cfg Config, opts Options) (*Result, error) {
 	var reg *dropout.Regularizer
 	if cfg.Eval.Multiplicity.Samples > 0 {
 		em := &eval.Model{M: m, Tokenizer: tok, Backend: b, BatchSize: cfg.Eval.BatchSize}
-		if res.Before.Multiplicity, err = multiplicity(ctx, em, splits, eo, cfg, log); err != nil {
+		if res.Before.Multiplicity, err = multiplicity(ctx, em, splits, eo, pf, cfg, log); err != nil {
 			return nil, err
 		}
 		reg = em.Dropout
@@ -212,7 +217,7 @@ func Run(ctx context.Context, cfg Config, opts Options) (*Result, error) {
 	}
 	vars := trainedVars(m, uopts)
 	if cfg.Method.Saliency > 0 {
-		if err := applySaliency(u, uopts, vars, tok, cfg, splits[facts.SplitForget], log); err != nil {
+		if err := applySaliency(u, uopts, vars, tok, pf, cfg, splits[facts.SplitForget], log); err != nil {
 			return nil, err
 		}
 	}
@@ -223,7 +228,7 @@ func Run(ctx context.Context, cfg Config, opts Options) (*Result, error) {
 			return nil, err
 		}
 	}
-	if err := unlearnLoop(ctx, u, tok, cfg, splits, res, log); err != nil {
+	if err := unlearnLoop(ctx, u, tok, pf, cfg, splits, res, log); err != nil {
 		return nil, err
 	}
 	if negates {
@@ -235,7 +240,7 @@ func Run(ctx context.Context, cfg Config, opts Options) (*Result, error) {
 	m.WeightsChanged()
 	em := &eval.Model{M: m, Hooks: evalHooks, Tokenizer: tok, Backend: b, BatchSize: cfg.Eval.BatchSize}
 	fmt.Fprintf(log, "lethe: evaluating after %d steps of %s\n", cfg.Training.Steps, cfg.Method.Name)
-	after, err := evaluateSplits(ctx, em, splits, eo)
+	after, err := evaluateSplits(ctx, em, splits, eo, pf)
 	if err != nil {
 		return nil, err
 	}
@@ -243,7 +248,7 @@ func Run(ctx context.Context, cfg Config, opts Options) (*Result, error) {
 	res.After = &afterRep
 	if cfg.Eval.Multiplicity.Samples > 0 {
 		em := &eval.Model{M: m, Hooks: evalHooks, Tokenizer: tok, Backend: b, BatchSize: cfg.Eval.BatchSize, Dropout: reg}
-		if res.After.Multiplicity, err = multiplicity(ctx, em, splits, eo, cfg, log); err != nil {
+		if res.After.Multiplicity, err = multiplicity(ctx, em, splits, eo, pf, cfg, log); err != nil {
 			return nil, err
 		}
 	}
@@ -269,12 +274,16 @@ func Run(ctx context.Context, cfg Config, opts Options) (*Result, error) {
 
 // multiplicity measures dropout predictive multiplicity on the forget and
 // retain splits.
-func multiplicity(ctx context.Context, em *eval.Model, splits map[string][]facts.Example, eo eval.Options, cfg Config, log io.Writer) (map[string]eval.Multiplicity, error) {
+func multiplicity(ctx context.Context, em *eval.Model, splits map[string][]facts.Example, eo eval.Options, pf *format, cfg Config, log io.Writer) (map[string]eval.Multiplicity, error) {
 	mc := cfg.Eval.Multiplicity
 	out := map[string]eval.Multiplicity{}
 	for _, s := range []string{facts.SplitForget, facts.SplitRetain} {
 		fmt.Fprintf(log, "lethe: predictive multiplicity on %s: %d dropout samples at rate %g\n", s, mc.Samples, mc.Rate)
-		r, err := em.DropoutMultiplicity(ctx, items(splits[s]), eo, mc.Rate, mc.Samples, uint64(cfg.Training.Seed))
+		its, err := pf.items(splits[s])
+		if err != nil {
+			return nil, err
+		}
+		r, err := em.DropoutMultiplicity(ctx, its, eo, mc.Rate, mc.Samples, uint64(cfg.Training.Seed))
 		if err != nil {
 			return nil, fmt.Errorf("multiplicity on %s: %w", s, err)
 		}
@@ -283,8 +292,16 @@ func multiplicity(ctx context.Context, em *eval.Model, splits map[string][]facts
 	return out, nil
 }
 
-// readData reads the benchmark file, or generates the built-in one.
+// readData reads the benchmark file, or TOFU, or generates the built-in
+// benchmark.
 func readData(c DataConfig) ([]facts.Example, error) {
+	if c.TOFU != nil {
+		ex, err := tofu.Load(c.TOFU.Dir, c.TOFU.Forget)
+		if err != nil {
+			return nil, fmt.Errorf("data.tofu: %w", err)
+		}
+		return ex, nil
+	}
 	if c.File == "" {
 		return facts.Default()
 	}
@@ -296,23 +313,34 @@ func readData(c DataConfig) ([]facts.Example, error) {
 }
 
 // items turns examples into evaluation items.
-func items(ex []facts.Example) []eval.Item {
+func (pf *format) items(ex []facts.Example) ([]eval.Item, error) {
 	out := make([]eval.Item, len(ex))
 	for i, e := range ex {
-		it := eval.Item{Prompt: e.Prompt(), Answer: e.Completion(), Short: e.Answer, Paraphrased: facts.CompletionOf(e.ParaphrasedAnswer)}
+		prompt, err := pf.prompt(e.Question)
+		if err != nil {
+			return nil, err
+		}
+		it := eval.Item{Prompt: prompt, Answer: pf.completion(e.Answer), Short: e.Answer}
+		if e.ParaphrasedAnswer != "" {
+			it.Paraphrased = pf.completion(e.ParaphrasedAnswer)
+		}
 		for _, p := range e.PerturbedAnswers {
-			it.Perturbed = append(it.Perturbed, facts.CompletionOf(p))
+			it.Perturbed = append(it.Perturbed, pf.completion(p))
 		}
 		out[i] = it
 	}
-	return out
+	return out, nil
 }
 
 // evaluateSplits evaluates a model on the three splits.
-func evaluateSplits(ctx context.Context, em *eval.Model, splits map[string][]facts.Example, eo eval.Options) (map[string]*eval.SplitResult, error) {
+func evaluateSplits(ctx context.Context, em *eval.Model, splits map[string][]facts.Example, eo eval.Options, pf *format) (map[string]*eval.SplitResult, error) {
 	out := map[string]*eval.SplitResult{}
 	for _, s := range facts.Splits {
-		r, err := em.Split(ctx, items(splits[s]), eo)
+		its, err := pf.items(splits[s])
+		if err != nil {
+			return nil, err
+		}
+		r, err := em.Split(ctx, its, eo)
 		if err != nil {
 			return nil, fmt.Errorf("evaluate the %s split: %w", s, err)
 		}
@@ -382,13 +410,17 @@ func newUnlearner(m *models.Model, b compute.Backend, cfg Config, res *Result) (
 
 // applySaliency sets SalUn's masks from the objective's gradient on the
 // whole forget split.
-func applySaliency(u *unlearn.Unlearner, opts unlearn.Options, vars map[string]*model.Variable, tok *tokenizer.Tokenizer, cfg Config, forget []facts.Example, log io.Writer) error {
+func applySaliency(u *unlearn.Unlearner, opts unlearn.Options, vars map[string]*model.Variable, tok *tokenizer.Tokenizer, pf *format, cfg Config, forget []facts.Example, log io.Writer) error {
 	t := cfg.Training
 	sum := map[string][]float32{}
 	for start := 0; start < len(forget); start += t.ForgetBatch {
 		var ss []sample
 		for _, e := range forget[start:min(start+t.ForgetBatch, len(forget))] {
-			s, err := encode(tok, e.Prompt(), e.Completion(), t.MaxLength)
+			prompt, err := pf.prompt(e.Question)
+			if err != nil {
+				return err
+			}
+			s, err := encode(tok, prompt, pf.completion(e.Answer), t.MaxLength)
 			if err != nil {
 				return err
 			}
@@ -476,12 +508,16 @@ func batch(ss []sample, L int) *data.Batch {
 // unlearnLoop runs the optimizer steps: forget examples in a seeded order,
 // cycled; retain examples drawn at random; for dpo, each forget question
 // with a refusal.
-func unlearnLoop(ctx context.Context, u *unlearn.Unlearner, tok *tokenizer.Tokenizer, cfg Config, splits map[string][]facts.Example, res *Result, log io.Writer) error {
+func unlearnLoop(ctx context.Context, u *unlearn.Unlearner, tok *tokenizer.Tokenizer, pf *format, cfg Config, splits map[string][]facts.Example, res *Result, log io.Writer) error {
 	t := cfg.Training
 	enc := func(ex []facts.Example, completion func(i int, e facts.Example) string) ([]sample, error) {
 		var out []sample
 		for i, e := range ex {
-			s, err := encode(tok, e.Prompt(), completion(i, e), t.MaxLength)
+			prompt, err := pf.prompt(e.Question)
+			if err != nil {
+				return nil, err
+			}
+			s, err := encode(tok, prompt, completion(i, e), t.MaxLength)
 			if err != nil {
 				return nil, err
 			}
@@ -489,7 +525,7 @@ func unlearnLoop(ctx context.Context, u *unlearn.Unlearner, tok *tokenizer.Token
 		}
 		return out, nil
 	}
-	answer := func(_ int, e facts.Example) string { return e.Completion() }
+	answer := func(_ int, e facts.Example) string { return pf.completion(e.Answer) }
 	forget, err := enc(splits[facts.SplitForget], answer)
 	if err != nil {
 		return err
@@ -502,7 +538,7 @@ func unlearnLoop(ctx context.Context, u *unlearn.Unlearner, tok *tokenizer.Token
 	if len(refusals) == 0 {
 		refusals = unlearn.Refusals
 	}
-	alternate, err := enc(splits[facts.SplitForget], func(i int, _ facts.Example) string { return facts.CompletionOf(refusals[i%len(refusals)]) })
+	alternate, err := enc(splits[facts.SplitForget], func(i int, _ facts.Example) string { return pf.completion(refusals[i%len(refusals)]) })
 	if err != nil {
 		return err
 	}
