@@ -65,7 +65,8 @@ type Trainer struct {
 	stepExec, microExec, applyExec, evalExec *model.Exec
 	mu                                       sync.Mutex
 	// masks are the gradient masks by parameter index (nil: none).
-	masks []*model.Variable
+	masks    []*model.Variable
+	gradFunc func(g *Graph, loss *Node, params []*Node) []*Node
 }
 
 // TrainerOptions configure NewTrainer.
@@ -89,6 +90,11 @@ type TrainerOptions struct {
 	// SalUn's weight-saliency masks. Entries with a zero mask never change
 	// unless weight decay is on.
 	GradMasks map[string]*model.Variable
+	// GradFunc replaces the gradient of the loss with respect to the
+	// trained parameters (nodes in the order of Params) by another update
+	// direction, which the optimizer then applies (after GradMasks): e.g.
+	// MUDMAN's masked and normalised unlearning gradient. nil: Gradient.
+	GradFunc func(g *Graph, loss *Node, params []*Node) []*Node
 }
 
 // NewTrainer prepares training of m on backend.
@@ -102,7 +108,7 @@ func NewTrainer(m *models.Model, backend compute.Backend, opts TrainerOptions) (
 	if opts.Loss == nil {
 		opts.Loss = CausalLM(m, models.Hooks{}, models.Hooks{}, 0)
 	}
-	t := &Trainer{model: m, backend: backend, loss: opts.Loss, names: opts.Params, accum: opts.GradAccum}
+	t := &Trainer{model: m, backend: backend, loss: opts.Loss, names: opts.Params, accum: opts.GradAccum, gradFunc: opts.GradFunc}
 	for name, mask := range opts.GradMasks {
 		i := slices.Index(opts.Params, name)
 		if i < 0 {
@@ -179,7 +185,12 @@ func (t *Trainer) gradients(g *Graph, loss *Node) []*Node {
 	for i, p := range t.opt.params {
 		nodes[i] = p.NodeValue(g)
 	}
-	grads := Gradient(loss, nodes...)
+	var grads []*Node
+	if t.gradFunc != nil {
+		grads = t.gradFunc(g, loss, nodes)
+	} else {
+		grads = Gradient(loss, nodes...)
+	}
 	for i, mask := range t.masks {
 		if mask != nil {
 			grads[i] = Mul(grads[i], ConvertDType(mask.NodeValue(g), grads[i].DType()))

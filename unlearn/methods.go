@@ -47,7 +47,7 @@ type MethodConfig struct {
 
 // Methods lists the objectives MethodConfig.Name accepts.
 func Methods() []string {
-	return []string{"grad_ascent", "grad_diff", "npo", "simnpo", "dpo", "rmu", "undial", "wga", "task_vector"}
+	return []string{"grad_ascent", "grad_diff", "npo", "simnpo", "dpo", "rmu", "undial", "wga", "task_vector", "mudman"}
 }
 
 // Method is an unlearning objective: a loss over a step's forget, retain
@@ -87,7 +87,7 @@ func NewMethod(cfg MethodConfig, numLayers, hidden int, seed uint64) (*Method, e
 		}
 	}
 	switch cfg.Name {
-	case "grad_ascent", "grad_diff":
+	case "grad_ascent", "grad_diff", "mudman":
 	case "task_vector":
 		if m.cfg.Scale == 0 {
 			m.cfg.Scale = 1
@@ -191,17 +191,31 @@ func (m *Method) NeedsHidden() bool { return m.needHidden }
 //	wga          −mean_t p(yₜ)^β·log p(yₜ), the weight p^β without gradient (Wang et al. 2025)
 //	task_vector  forget term +NLL_f: fine-tune on the forget data; the recipe then negates the
 //	             change, θ₀ − λ·(θ − θ₀) (Ilharco et al. 2023, task arithmetic)
+//	mudman       the update is the forget term's gradient (−NLL_f), kept only where it has the
+//	             sign of the retain NLL's gradient and normalised per tensor to unit RMS
+//	             (disruption masking and normalisation, Sondej et al. 2025); Loss reports
+//	             −NLL_f + alpha·NLL_r, MaskedGradients gives the update
 //	rmu          forget: mean (h_l − c·u)², retain: mean (h_l − h_l^ref)², over the answer tokens'
 //	             positions and the hidden units (Li et al. 2024, WMDP)
 //
 // Sequence-level terms (npo, simnpo, dpo) average over the rows that have
 // answer tokens, token-level terms over the answer tokens.
 func (m *Method) Loss(cur, ref *Pass) *Node {
+	forget, retain := m.Terms(cur, ref)
+	loss := MulScalar(forget, m.gamma)
+	if retain == nil || m.alpha == 0 {
+		return loss
+	}
+	return Add(loss, MulScalar(retain, m.alpha))
+}
+
+// Terms returns the forget and the retain terms of the objective,
+// unweighted (retain is nil when alpha is 0).
+func (m *Method) Terms(cur, ref *Pass) (forget, retain *Node) {
 	f, r := cur.View(Forget), cur.View(Retain)
 	g := f.LogP.Graph()
-	var forget *Node
 	switch m.cfg.Name {
-	case "grad_ascent", "grad_diff":
+	case "grad_ascent", "grad_diff", "mudman":
 		forget = Neg(f.NLL())
 	case "task_vector":
 		forget = f.NLL()
@@ -234,11 +248,9 @@ func (m *Method) Loss(cur, ref *Pass) *Node {
 		c := ConvertDType(Const(g, m.steer), h.DType())
 		forget = f.HiddenMean(Square(Sub(ConvertDType(h, dtypes.Float32), ConvertDType(ExpandLeftToRank(c, 3), dtypes.Float32))))
 	}
-	loss := MulScalar(forget, m.gamma)
-	if m.alpha == 0 {
-		return loss
+	if m.alpha == 0 && m.cfg.Name != "mudman" {
+		return forget, nil
 	}
-	var retain *Node
 	switch {
 	case m.cfg.Name == "rmu":
 		h, hr := r.Hidden[m.layer+1], ref.View(Retain).Hidden[m.layer+1]
@@ -248,8 +260,27 @@ func (m *Method) Loss(cur, ref *Pass) *Node {
 	default:
 		retain = r.NLL()
 	}
-	return Add(loss, MulScalar(retain, m.alpha))
+	return forget, retain
 }
+
+// MaskedGradients is MUDMAN's update for params from the forget and
+// retain terms: ∇forget where its sign matches ∇retain's, 0 elsewhere,
+// each tensor scaled to unit root mean square.
+func MaskedGradients(forget, retain *Node, params []*Node) []*Node {
+	gf := Gradient(forget, params...)
+	gr := Gradient(retain, params...)
+	out := make([]*Node, len(params))
+	for i := range params {
+		agree := ConvertDType(Equal(Sign(gf[i]), Sign(gr[i])), gf[i].DType())
+		d := Mul(gf[i], agree)
+		rms := Sqrt(AddScalar(ReduceAllMean(Square(d)), 1e-12))
+		out[i] = Div(d, rms)
+	}
+	return out
+}
+
+// Masked reports whether the method's update is MaskedGradients (mudman).
+func (m *Method) Masked() bool { return m.cfg.Name == "mudman" }
 
 // klPerToken is KL(p‖q) [b, T-1] between the next-token distributions of
 // logits p and q [b, T-1, V].

@@ -333,3 +333,28 @@ func TestPaddingRows(t *testing.T) {
 		t.Errorf("npo with a padding row: %.7f, want %.7f (the real row alone)", got, want)
 	}
 }
+
+// TestMaskedGradients: for linear terms the gradients are their
+// coefficients; MUDMAN keeps the forget coefficient where the signs agree
+// and scales each tensor to unit RMS.
+func TestMaskedGradients(t *testing.T) {
+	w := tensors.FromFlatDataAndDimensions([]float32{0.5, -1, 2, 3}, 4)
+	out := MustExecOnce(testBackend(t), func(w *Node) *Node {
+		g := w.Graph()
+		cf := Const(g, []float32{2, -1, 3, -4})
+		cr := Const(g, []float32{1, 1, -5, -2})
+		f := ReduceAllSum(Mul(cf, w))
+		r := ReduceAllSum(Mul(cr, w))
+		return MaskedGradients(f, r, []*Node{w})[0]
+	}, w)
+	var got []float32
+	out.MustConstFlatData(func(f any) { got = append(got, f.([]float32)...) })
+	// Kept: 2 (both +) and -4 (both -); RMS of [2, 0, 0, -4] = sqrt(20/4).
+	rms := math.Sqrt(20.0 / 4)
+	want := []float64{2 / rms, 0, 0, -4 / rms}
+	for i := range want {
+		if math.Abs(float64(got[i])-want[i]) > 1e-6 {
+			t.Fatalf("masked gradient %v, want %v", got, want)
+		}
+	}
+}

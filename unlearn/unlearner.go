@@ -3,6 +3,7 @@ package unlearn
 import (
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/dtypes"
@@ -45,6 +46,10 @@ type Unlearner struct {
 	opts   Options
 	tr     *train.Trainer
 	layout Layout
+	// terms are the objective's forget and retain terms of the training
+	// graphs being built, for masked gradients (mudman).
+	mu    sync.Mutex
+	terms map[*Graph][2]*Node
 }
 
 // NewUnlearner prepares unlearning of m on backend.
@@ -59,7 +64,7 @@ func NewUnlearner(m *models.Model, backend compute.Backend, opts Options) (*Unle
 	if opts.Method.NeedsAlternate() && l[Alternate] != l[Forget] {
 		return nil, fmt.Errorf("unlearn: method %s needs one alternate row per forget row, got layout %v", opts.Method.Name(), l)
 	}
-	u := &Unlearner{m: m, opts: opts, layout: l}
+	u := &Unlearner{m: m, opts: opts, layout: l, terms: map[*Graph][2]*Node{}}
 	loss := func(in train.Inputs, training bool) models.Outputs {
 		hooks := models.Hooks{}
 		if training {
@@ -76,6 +81,12 @@ func NewUnlearner(m *models.Model, backend compute.Backend, opts Options) (*Unle
 		}
 		out := cur.out
 		out.Loss = opts.Method.Loss(cur, ref)
+		if training && opts.Method.Masked() {
+			f, r := opts.Method.Terms(cur, ref)
+			u.mu.Lock()
+			u.terms[in.IDs.Graph()] = [2]*Node{f, r}
+			u.mu.Unlock()
+		}
 		// Steps weigh equally under accumulation; evaluation counts the
 		// forget tokens.
 		out.LossTokens = ConvertDType(ReduceAllSum(cur.View(Forget).Valid), dtypes.Float32)
@@ -84,9 +95,22 @@ func NewUnlearner(m *models.Model, backend compute.Backend, opts Options) (*Unle
 		}
 		return out
 	}
+	to := train.TrainerOptions{Params: opts.Params, Vars: opts.Vars,
+		Optimizer: opts.Optimizer, Loss: loss, Seed: opts.Seed, GradMasks: opts.GradMasks}
+	if opts.Method.Masked() {
+		to.GradFunc = func(g *Graph, loss *Node, params []*Node) []*Node {
+			u.mu.Lock()
+			t, ok := u.terms[g]
+			delete(u.terms, g)
+			u.mu.Unlock()
+			if !ok {
+				panic("unlearn: no objective terms recorded for this graph")
+			}
+			return MaskedGradients(t[0], t[1], params)
+		}
+	}
 	var err error
-	u.tr, err = train.NewTrainer(m, backend, train.TrainerOptions{Params: opts.Params, Vars: opts.Vars,
-		Optimizer: opts.Optimizer, Loss: loss, Seed: opts.Seed, GradMasks: opts.GradMasks})
+	u.tr, err = train.NewTrainer(m, backend, to)
 	if err != nil {
 		return nil, err
 	}

@@ -75,7 +75,8 @@ func TestUnlearnerForgets(t *testing.T) {
 		lr   float64
 	}{
 		{"grad_ascent", false, 1e-2}, {"grad_diff", false, 1e-2}, {"npo", false, 1e-2}, {"simnpo", false, 1e-2},
-		{"undial", false, 1e-2}, {"wga", false, 1e-2}, {"rmu", false, 1e-2}, {"npo", true, 1e-2}, {"dpo", true, 1e-2},
+		{"undial", false, 1e-2}, {"wga", false, 1e-2}, {"rmu", false, 1e-2}, {"mudman", false, 1e-3},
+		{"npo", true, 1e-2}, {"dpo", true, 1e-2},
 	} {
 		name := tc.name
 		if tc.lora {
