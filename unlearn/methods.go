@@ -43,11 +43,16 @@ type MethodConfig struct {
 	// forget-loss gradient is in the top Saliency fraction by magnitude
 	// (SalUn, Fan et al. 2024) [0: every weight]. Full weights only.
 	Saliency float64 `yaml:"saliency" json:"saliency,omitempty"`
+	// StepSizes are the step sizes slsg tries, in parameter-space norm
+	// units of the chosen layer [0.5, 1, 2, 4, 8, 16]; RetainTolerance is
+	// how much the retain NLL may rise (nats) [0.1].
+	StepSizes       []float64 `yaml:"step_sizes" json:"step_sizes,omitempty"`
+	RetainTolerance float64   `yaml:"retain_tolerance" json:"retain_tolerance,omitempty"`
 }
 
 // Methods lists the objectives MethodConfig.Name accepts.
 func Methods() []string {
-	return []string{"grad_ascent", "grad_diff", "npo", "simnpo", "dpo", "rmu", "undial", "wga", "task_vector", "mudman"}
+	return []string{"grad_ascent", "grad_diff", "npo", "simnpo", "dpo", "rmu", "undial", "wga", "task_vector", "mudman", "slsg"}
 }
 
 // Method is an unlearning objective: a loss over a step's forget, retain
@@ -88,6 +93,18 @@ func NewMethod(cfg MethodConfig, numLayers, hidden int, seed uint64) (*Method, e
 	}
 	switch cfg.Name {
 	case "grad_ascent", "grad_diff", "mudman":
+	case "slsg":
+		if len(m.cfg.StepSizes) == 0 {
+			m.cfg.StepSizes = []float64{0.5, 1, 2, 4, 8, 16}
+		}
+		if m.cfg.RetainTolerance == 0 {
+			m.cfg.RetainTolerance = 0.1
+		}
+		for _, v := range m.cfg.StepSizes {
+			if v <= 0 {
+				errs = append(errs, fmt.Errorf("method.step_sizes: must be positive, got %g", v))
+			}
+		}
 	case "task_vector":
 		if m.cfg.Scale == 0 {
 			m.cfg.Scale = 1
@@ -191,6 +208,10 @@ func (m *Method) NeedsHidden() bool { return m.needHidden }
 //	wga          −mean_t p(yₜ)^β·log p(yₜ), the weight p^β without gradient (Wang et al. 2025)
 //	task_vector  forget term +NLL_f: fine-tune on the forget data; the recipe then negates the
 //	             change, θ₀ − λ·(θ − θ₀) (Ilharco et al. 2023, task arithmetic)
+//	slsg         Single Layer Single Gradient: no loop; rank the layers by ‖∇NLL_f‖/‖∇NLL_r‖, take
+//	             one normalised gradient-ascent step on the forget NLL in the top layer, with the
+//	             largest step size (of step_sizes) that raises the retain NLL by at most
+//	             retain_tolerance (the recipe runs it)
 //	mudman       the update is the forget term's gradient (−NLL_f), kept only where it has the
 //	             sign of the retain NLL's gradient and normalised per tensor to unit RMS
 //	             (disruption masking and normalisation, Sondej et al. 2025); Loss reports
@@ -215,7 +236,7 @@ func (m *Method) Terms(cur, ref *Pass) (forget, retain *Node) {
 	f, r := cur.View(Forget), cur.View(Retain)
 	g := f.LogP.Graph()
 	switch m.cfg.Name {
-	case "grad_ascent", "grad_diff", "mudman":
+	case "grad_ascent", "grad_diff", "mudman", "slsg":
 		forget = Neg(f.NLL())
 	case "task_vector":
 		forget = f.NLL()
@@ -278,6 +299,10 @@ func MaskedGradients(forget, retain *Node, params []*Node) []*Node {
 	}
 	return out
 }
+
+// SingleStep reports whether the method is slsg (one searched step, no
+// training loop).
+func (m *Method) SingleStep() bool { return m.cfg.Name == "slsg" }
 
 // Masked reports whether the method's update is MaskedGradients (mudman).
 func (m *Method) Masked() bool { return m.cfg.Name == "mudman" }

@@ -48,8 +48,9 @@ type Unlearner struct {
 	layout Layout
 	// terms are the objective's forget and retain terms of the training
 	// graphs being built, for masked gradients (mudman).
-	mu    sync.Mutex
-	terms map[*Graph][2]*Node
+	mu      sync.Mutex
+	terms   map[*Graph][2]*Node
+	backend compute.Backend
 }
 
 // NewUnlearner prepares unlearning of m on backend.
@@ -64,7 +65,7 @@ func NewUnlearner(m *models.Model, backend compute.Backend, opts Options) (*Unle
 	if opts.Method.NeedsAlternate() && l[Alternate] != l[Forget] {
 		return nil, fmt.Errorf("unlearn: method %s needs one alternate row per forget row, got layout %v", opts.Method.Name(), l)
 	}
-	u := &Unlearner{m: m, opts: opts, layout: l, terms: map[*Graph][2]*Node{}}
+	u := &Unlearner{m: m, opts: opts, layout: l, terms: map[*Graph][2]*Node{}, backend: backend}
 	loss := func(in train.Inputs, training bool) models.Outputs {
 		hooks := models.Hooks{}
 		if training {
@@ -117,6 +118,9 @@ func NewUnlearner(m *models.Model, backend compute.Backend, opts Options) (*Unle
 	return u, nil
 }
 
+// Backend returns the backend the unlearner trains on.
+func (u *Unlearner) Backend() compute.Backend { return u.backend }
+
 // Method returns the objective.
 func (u *Unlearner) Method() *Method { return u.opts.Method }
 
@@ -151,13 +155,24 @@ func (u *Unlearner) Step(forget, retain, alternate *data.Batch, lr float64) (tra
 // (the retain and alternate parts empty) for every trained parameter:
 // SalUn's saliency.
 func (u *Unlearner) Gradients(forget *data.Batch) (map[string][]float32, error) {
-	parts := [numParts]*data.Batch{forget}
+	return u.GradientsOf(Forget, forget)
+}
+
+// GradientsOf returns the gradient of the objective on a batch of one
+// part, the others empty: for a forget batch the forget term's gradient,
+// for a retain batch the retain term's (times gamma and alpha).
+func (u *Unlearner) GradientsOf(part Part, b *data.Batch) (map[string][]float32, error) {
+	var parts [numParts]*data.Batch
+	parts[part] = b
 	for p := range numParts {
 		b := parts[p]
 		if b == nil && u.layout[p] > 0 {
 			b = &data.Batch{Length: 1}
 		}
 		if b != nil {
+			if u.layout[p] == 0 {
+				return nil, fmt.Errorf("unlearn: the layout has no %s rows", Part(p))
+			}
 			if b.Size > u.layout[p] {
 				return nil, fmt.Errorf("unlearn: %s batch has %d rows, the layout %d", Part(p), b.Size, u.layout[p])
 			}

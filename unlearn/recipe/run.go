@@ -228,7 +228,13 @@ func Run(ctx context.Context, cfg Config, opts Options) (*Result, error) {
 			return nil, err
 		}
 	}
-	if err := unlearnLoop(ctx, u, tok, pf, cfg, splits, res, log); err != nil {
+	if u.Method().SingleStep() {
+		t0 := time.Now()
+		if err := runSLSG(ctx, m, u, uopts, tok, pf, cfg, splits, res, log); err != nil {
+			return nil, err
+		}
+		res.UnlearnSeconds = time.Since(t0).Seconds()
+	} else if err := unlearnLoop(ctx, u, tok, pf, cfg, splits, res, log); err != nil {
 		return nil, err
 	}
 	if negates {
@@ -239,7 +245,7 @@ func Run(ctx context.Context, cfg Config, opts Options) (*Result, error) {
 	}
 	m.WeightsChanged()
 	em := &eval.Model{M: m, Hooks: evalHooks, Tokenizer: tok, Backend: b, BatchSize: cfg.Eval.BatchSize}
-	fmt.Fprintf(log, "lethe: evaluating after %d steps of %s\n", cfg.Training.Steps, cfg.Method.Name)
+	fmt.Fprintf(log, "lethe: evaluating after %d steps of %s\n", res.Steps, cfg.Method.Name)
 	after, err := evaluateSplits(ctx, em, splits, eo, pf)
 	if err != nil {
 		return nil, err

@@ -2,6 +2,7 @@ package recipe
 
 import (
 	"context"
+	"strings"
 	"path/filepath"
 	"testing"
 
@@ -124,4 +125,51 @@ func paramValues(t testing.TB, m *models.Model) map[string][]float32 {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// TestSLSG: Single Layer Single Gradient changes the weights of one decoder
+// layer only and lowers the forget answers' probability.
+func TestSLSG(t *testing.T) {
+	t.Chdir("../..")
+	b, _, err := backend.New("go:ops_sequential")
+	if err != nil {
+		t.Fatal(err)
+	}
+	orig, err := models.Load("unlearn/quickstart/models/full", models.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	origVals := paramValues(t, orig)
+	cfg, err := LoadConfig("configs/unlearn/smoke.yaml", []string{"output.dir=" + filepath.Join(t.TempDir(), "run"), "reference=",
+		"method.name=slsg", "method.retain_tolerance=0.5", "data.limit=16", "eval.bootstrap=0", "output.save_model=true"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var log strings.Builder
+	res, err := Run(context.Background(), cfg, Options{Backend: b, Log: &log})
+	t.Log(log.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := models.Load(res.Model, models.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	layers := map[int]bool{}
+	for name, v := range paramValues(t, m) {
+		for i := range v {
+			if v[i] != origVals[name][i] {
+				layers[layerOf(name)] = true
+				break
+			}
+		}
+	}
+	t.Logf("changed layers %v; forget probability %.4f -> %.4f, retain %.4f -> %.4f", layers,
+		res.Before.Extra["forget_probability"], res.After.Extra["forget_probability"], res.Before.Extra["retain_probability"], res.After.Extra["retain_probability"])
+	if len(layers) != 1 || layers[-1] {
+		t.Errorf("changed layers %v, want one decoder layer", layers)
+	}
+	if !(res.After.Extra["forget_probability"] < res.Before.Extra["forget_probability"]) {
+		t.Error("the forget answers did not become less likely")
+	}
 }
