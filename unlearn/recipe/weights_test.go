@@ -2,8 +2,8 @@ package recipe
 
 import (
 	"context"
-	"strings"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/gomlx/gomlx/core/tensors"
@@ -147,7 +147,6 @@ func TestSLSG(t *testing.T) {
 	}
 	var log strings.Builder
 	res, err := Run(context.Background(), cfg, Options{Backend: b, Log: &log})
-	t.Log(log.String())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +166,7 @@ func TestSLSG(t *testing.T) {
 	t.Logf("changed layers %v; forget probability %.4f -> %.4f, retain %.4f -> %.4f", layers,
 		res.Before.Extra["forget_probability"], res.After.Extra["forget_probability"], res.Before.Extra["retain_probability"], res.After.Extra["retain_probability"])
 	if len(layers) != 1 || layers[-1] {
-		t.Errorf("changed layers %v, want one decoder layer", layers)
+		t.Errorf("changed layers %v, want one decoder layer\n%s", layers, log.String())
 	}
 	if !(res.After.Extra["forget_probability"] < res.Before.Extra["forget_probability"]) {
 		t.Error("the forget answers did not become less likely")
