@@ -52,7 +52,7 @@ type MethodConfig struct {
 
 // Methods lists the objectives MethodConfig.Name accepts.
 func Methods() []string {
-	return []string{"grad_ascent", "grad_diff", "npo", "simnpo", "dpo", "rmu", "undial", "wga", "task_vector", "mudman", "slsg"}
+	return []string{"grad_ascent", "grad_diff", "npo", "simnpo", "dpo", "rmu", "undial", "wga", "task_vector", "mudman", "slsg", "stochastic_teacher"}
 }
 
 // Method is an unlearning objective: a loss over a step's forget, retain
@@ -64,6 +64,7 @@ type Method struct {
 	layer      int
 	steer      []float32 // RMU's c·u
 	needsRef   bool
+	randomRef  bool
 	needsAlt   bool
 	needHidden bool
 }
@@ -118,6 +119,8 @@ func NewMethod(cfg MethodConfig, numLayers, hidden int, seed uint64) (*Method, e
 	case "undial":
 		beta(10)
 		m.needsRef = true
+	case "stochastic_teacher":
+		m.needsRef, m.randomRef = true, true
 	case "wga":
 		beta(1)
 	case "rmu":
@@ -184,6 +187,11 @@ func (m *Method) Config() MethodConfig { return m.cfg }
 // model's pass; NeedsAlternate whether steps carry alternate answers.
 func (m *Method) NeedsReference() bool { return m.needsRef }
 
+// RandomReference reports whether the reference must be a randomly
+// initialised copy of the model (stochastic_teacher) rather than the
+// starting model.
+func (m *Method) RandomReference() bool { return m.randomRef }
+
 // NeedsAlternate reports whether the loss reads Alternate rows (dpo).
 func (m *Method) NeedsAlternate() bool { return m.needsAlt }
 
@@ -216,6 +224,10 @@ func (m *Method) NeedsHidden() bool { return m.needHidden }
 //	             sign of the retain NLL's gradient and normalised per tensor to unit RMS
 //	             (disruption masking and normalisation, Sondej et al. 2025); Loss reports
 //	             −NLL_f + alpha·NLL_r, MaskedGradients gives the update
+//	stochastic_teacher  forget: KL(teacher‖cur) on the forget tokens, the teacher a randomly
+//	             initialised copy of the model (the reference), so the forget answers get
+//	             an uninformed distribution; retain: NLL_r (Zhang et al. 2023, stochastic
+//	             teacher networks)
 //	rmu          forget: mean (h_l − c·u)², retain: mean (h_l − h_l^ref)², over the answer tokens'
 //	             positions and the hidden units (Li et al. 2024, WMDP)
 //
@@ -252,6 +264,8 @@ func (m *Method) Terms(cur, ref *Pass) (forget, retain *Node) {
 		win := Sub(a.SeqLogProb(), StopGradient(ra.SeqLogProb()))
 		lose := Sub(f.SeqLogProb(), StopGradient(rf.SeqLogProb()))
 		forget = MulScalar(f.RowMean(LogSigmoid(MulScalar(Sub(win, lose), m.cfg.Beta))), -2/m.cfg.Beta)
+	case "stochastic_teacher":
+		forget = f.TokenMean(klPerToken(StopGradient(ref.View(Forget).shiftedLogits()), f.shiftedLogits()))
 	case "undial":
 		rf := ref.View(Forget)
 		T := f.Labels.Shape().Dimensions[1]

@@ -144,6 +144,17 @@ func TestMethodLosses(t *testing.T) {
 	}{
 		{MethodConfig{Name: "grad_ascent"}, func() float64 { return -ty.nll(ty.cur, Forget) }},
 		{MethodConfig{Name: "task_vector"}, func() float64 { return ty.nll(ty.cur, Forget) }},
+		{MethodConfig{Name: "stochastic_teacher", Alpha: ptr(0.5)}, func() float64 {
+			kl, n := 0.0, 0
+			ty.tokens(Forget, func(b, pos, _ int) {
+				for v := range ty.V {
+					lp, lq := ty.logp(ty.ref, b, pos, v), ty.logp(ty.cur, b, pos, v)
+					kl += math.Exp(lp) * (lp - lq)
+				}
+				n++
+			})
+			return kl/float64(n) + 0.5*ty.nll(ty.cur, Retain)
+		}},
 		{MethodConfig{Name: "grad_diff", Gamma: ptr(0.5), Alpha: ptr(2.0)}, func() float64 {
 			return -0.5*ty.nll(ty.cur, Forget) + 2*ty.nll(ty.cur, Retain)
 		}},

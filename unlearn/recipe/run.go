@@ -372,6 +372,9 @@ func newUnlearner(m *models.Model, b compute.Backend, cfg Config, res *Result) (
 	var evalHooks models.Hooks
 	var adapter *lora.Adapter
 	if cfg.PEFT.Method == "lora" {
+		if meth.RandomReference() {
+			return nil, opts, evalHooks, nil, fmt.Errorf("method.name: stochastic_teacher needs a random teacher copy of the full model; leave out peft")
+		}
 		if cfg.Method.Saliency > 0 {
 			return nil, opts, evalHooks, nil, fmt.Errorf("method.saliency: SalUn masks full weights; leave out peft")
 		}
@@ -395,6 +398,11 @@ func newUnlearner(m *models.Model, b compute.Backend, cfg Config, res *Result) (
 		if meth.NeedsReference() {
 			if opts.Reference, err = m.Frozen("reference"); err != nil {
 				return nil, opts, evalHooks, nil, err
+			}
+			if meth.RandomReference() {
+				if err := randomize(opts.Reference, uint64(t.Seed)); err != nil {
+					return nil, opts, evalHooks, nil, err
+				}
 			}
 		}
 		if cfg.Method.Saliency > 0 {

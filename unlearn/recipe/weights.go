@@ -115,3 +115,27 @@ func maskVariables(m *models.Model, vars map[string]*model.Variable) (map[string
 	}
 	return out, nil
 }
+
+// randomize sets a model's weights to a fresh random initialisation
+// (models.New's), keeping its variables: the stochastic teacher.
+func randomize(m *models.Model, seed uint64) error {
+	fresh, err := models.New(m.Config, models.LoadOptions{}, seed^0x5eed)
+	if err != nil {
+		return err
+	}
+	vars := map[string]*model.Variable{}
+	src := map[string]*model.Variable{}
+	for _, name := range m.ParamNames() {
+		v, _ := m.Param(name)
+		f, ok := fresh.Param(name)
+		if !ok {
+			return fmt.Errorf("random teacher: no tensor %q", name)
+		}
+		vars[name], src[name] = v, f
+	}
+	vals, err := hostValues(src)
+	if err != nil {
+		return err
+	}
+	return setValues(vars, vals)
+}

@@ -51,10 +51,10 @@ func TestNegate(t *testing.T) {
 	}
 }
 
-// TestSalUnAndTaskVector runs SalUn (grad_diff on 30% of the weights) and
-// task-vector negation for a few steps: SalUn changes no weight outside its
-// mask (at most 30% of them), and the task vector moves the model away
-// from the forget answers (their NLL rises).
+// TestSalUnAndTaskVector runs SalUn (grad_diff on 30% of the weights),
+// task-vector negation and the stochastic teacher for a few steps: SalUn
+// changes no weight outside its mask (at most 30% of them), and every one
+// moves the model away from the forget answers (their probability falls).
 func TestSalUnAndTaskVector(t *testing.T) {
 	t.Chdir("../..")
 	b, _, err := backend.New("go:ops_sequential")
@@ -72,6 +72,7 @@ func TestSalUnAndTaskVector(t *testing.T) {
 	}{
 		{"salun", []string{"method.name=grad_diff", "method.saliency=0.3", "optimizer.lr=1e-3"}},
 		{"task_vector", []string{"method.name=task_vector", "method.scale=1", "optimizer.lr=1e-3"}},
+		{"stochastic_teacher", []string{"method.name=stochastic_teacher", "optimizer.lr=1e-3"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "run")
