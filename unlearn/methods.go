@@ -48,11 +48,14 @@ type MethodConfig struct {
 	// how much the retain NLL may rise (nats) [0.1].
 	StepSizes       []float64 `yaml:"step_sizes" json:"step_sizes,omitempty"`
 	RetainTolerance float64   `yaml:"retain_tolerance" json:"retain_tolerance,omitempty"`
+	// FalsePositiveRate is the share of retain prompts ksd may refuse
+	// [0.01]; ksd reads keys at Layer [the middle layer].
+	FalsePositiveRate float64 `yaml:"false_positive_rate" json:"false_positive_rate,omitempty"`
 }
 
 // Methods lists the objectives MethodConfig.Name accepts.
 func Methods() []string {
-	return []string{"grad_ascent", "grad_diff", "npo", "simnpo", "dpo", "rmu", "undial", "wga", "task_vector", "mudman", "slsg", "stochastic_teacher"}
+	return []string{"grad_ascent", "grad_diff", "npo", "simnpo", "dpo", "rmu", "undial", "wga", "task_vector", "mudman", "slsg", "stochastic_teacher", "ksd"}
 }
 
 // Method is an unlearning objective: a loss over a step's forget, retain
@@ -121,6 +124,20 @@ func NewMethod(cfg MethodConfig, numLayers, hidden int, seed uint64) (*Method, e
 		m.needsRef = true
 	case "stochastic_teacher":
 		m.needsRef, m.randomRef = true, true
+	case "ksd":
+		m.layer = numLayers / 2
+		if cfg.Layer != nil {
+			m.layer = *cfg.Layer
+		}
+		if m.layer < 0 || m.layer >= numLayers {
+			errs = append(errs, fmt.Errorf("method.layer: %d is not a layer of the model (0..%d)", m.layer, numLayers-1))
+		}
+		if m.cfg.FalsePositiveRate == 0 {
+			m.cfg.FalsePositiveRate = 0.01
+		}
+		if m.cfg.FalsePositiveRate < 0 || m.cfg.FalsePositiveRate >= 1 {
+			errs = append(errs, fmt.Errorf("method.false_positive_rate: must be in [0, 1), got %g", m.cfg.FalsePositiveRate))
+		}
 	case "wga":
 		beta(1)
 	case "rmu":
@@ -228,6 +245,8 @@ func (m *Method) NeedsHidden() bool { return m.needHidden }
 //	             initialised copy of the model (the reference), so the forget answers get
 //	             an uninformed distribution; retain: NLL_r (Zhang et al. 2023, stochastic
 //	             teacher networks)
+//	ksd          training-free: refuse queries whose FFN keys at a layer are close to a forget
+//	             query's (KeySpaceDetector); the recipe runs it, the weights never change
 //	rmu          forget: mean (h_l − c·u)², retain: mean (h_l − h_l^ref)², over the answer tokens'
 //	             positions and the hidden units (Li et al. 2024, WMDP)
 //
@@ -313,6 +332,12 @@ func MaskedGradients(forget, retain *Node, params []*Node) []*Node {
 	}
 	return out
 }
+
+// TrainingFree reports whether the method changes no weight (ksd).
+func (m *Method) TrainingFree() bool { return m.cfg.Name == "ksd" }
+
+// Layer is the layer rmu steers and ksd reads.
+func (m *Method) Layer() int { return m.layer }
 
 // SingleStep reports whether the method is slsg (one searched step, no
 // training loop).

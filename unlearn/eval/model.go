@@ -28,6 +28,11 @@ type Model struct {
 
 	gen    *models.Generator
 	scorer *models.Scorer
+	// Abstain, when set, decides which prompts the model refuses to answer
+	// (Key Space Detection): their answer is Refusal, without generating.
+	Abstain func(ctx context.Context, prompts []string) ([]bool, error)
+	Refusal string
+
 	// Dropout is the regularizer DropoutMultiplicity samples with (made
 	// on first use; share one between the Models of one models.Model, as
 	// it owns variables of the model's store).
@@ -72,10 +77,36 @@ func (m *Model) AnswersUntil(ctx context.Context, prompts []string, maxNew int, 
 		m.gen.Hooks = m.Hooks
 		m.gen.ShareWeights = m.training
 	}
+	out := make([]string, len(prompts))
+	if m.Abstain != nil {
+		refuse, err := m.Abstain(ctx, prompts)
+		if err != nil {
+			return nil, err
+		}
+		var keep []string
+		var where []int
+		for i, r := range refuse {
+			if r {
+				out[i] = m.Refusal
+			} else {
+				keep, where = append(keep, prompts[i]), append(where, i)
+			}
+		}
+		inner := *m
+		inner.Abstain = nil
+		ans, err := inner.AnswersUntil(ctx, keep, maxNew, stopIDs)
+		m.gen = inner.gen
+		if err != nil {
+			return nil, err
+		}
+		for j, i := range where {
+			out[i] = ans[j]
+		}
+		return out, nil
+	}
 	cfg := decoding.Defaults()
 	cfg.MaxNewTokens = maxNew
 	cfg.StopTokenIDs = stopIDs
-	out := make([]string, len(prompts))
 	for start := 0; start < len(prompts); start += m.batch() {
 		end := min(start+m.batch(), len(prompts))
 		var ids [][]int

@@ -211,40 +211,35 @@ func Run(ctx context.Context, cfg Config, opts Options) (*Result, error) {
 		return res, train.WriteJSONAtomic(filepath.Join(dir, SummaryFile), res)
 	}
 
-	u, uopts, evalHooks, adapter, err := newUnlearner(m, b, cfg, res)
+	var (
+		evalHooks models.Hooks
+		adapter   *lora.Adapter
+		abstain   func(context.Context, []string) ([]bool, error)
+	)
+	probe, err := unlearn.NewMethod(cfg.Method, m.Config.NumLayers, m.Config.HiddenSize, uint64(cfg.Training.Seed))
 	if err != nil {
 		return nil, err
 	}
-	vars := trainedVars(m, uopts)
-	if cfg.Method.Saliency > 0 {
-		if err := applySaliency(u, uopts, vars, tok, pf, cfg, splits[facts.SplitForget], log); err != nil {
-			return nil, err
-		}
-	}
-	negates, lambda := u.Method().Negates()
-	var start0 map[string][]float32
-	if negates {
-		if start0, err = hostValues(vars); err != nil {
-			return nil, err
-		}
-	}
-	if u.Method().SingleStep() {
+	if probe.TrainingFree() {
 		t0 := time.Now()
-		if err := runSLSG(ctx, m, u, uopts, tok, pf, cfg, splits, res, log); err != nil {
+		if abstain, err = fitKSD(ctx, m, b, tok, pf, probe, splits, log); err != nil {
 			return nil, err
 		}
 		res.UnlearnSeconds = time.Since(t0).Seconds()
-	} else if err := unlearnLoop(ctx, u, tok, pf, cfg, splits, res, log); err != nil {
-		return nil, err
-	}
-	if negates {
-		fmt.Fprintf(log, "lethe: negating the task vector (λ = %g)\n", lambda)
-		if err := negate(vars, start0, lambda); err != nil {
+	} else {
+		var u *unlearn.Unlearner
+		var uopts unlearn.Options
+		u, uopts, evalHooks, adapter, err = newUnlearner(m, b, cfg, res)
+		if err != nil {
+			return nil, err
+		}
+		if err := train1(ctx, m, u, uopts, tok, pf, cfg, splits, res, log); err != nil {
 			return nil, err
 		}
 	}
 	m.WeightsChanged()
-	em := &eval.Model{M: m, Hooks: evalHooks, Tokenizer: tok, Backend: b, BatchSize: cfg.Eval.BatchSize}
+	em := &eval.Model{M: m, Hooks: evalHooks, Tokenizer: tok, Backend: b, BatchSize: cfg.Eval.BatchSize,
+		Abstain: abstain, Refusal: unlearn.Refusals[0]}
 	fmt.Fprintf(log, "lethe: evaluating after %d steps of %s\n", res.Steps, cfg.Method.Name)
 	after, err := evaluateSplits(ctx, em, splits, eo, pf)
 	if err != nil {
@@ -276,6 +271,96 @@ func Run(ctx context.Context, cfg Config, opts Options) (*Result, error) {
 	}
 	res.Seconds = time.Since(start).Seconds()
 	return res, train.WriteJSONAtomic(filepath.Join(dir, SummaryFile), res)
+}
+
+// train1 runs a training-based method: SalUn masks, the loop or SLSG's
+// single step, and task-vector negation.
+func train1(ctx context.Context, m *models.Model, u *unlearn.Unlearner, uopts unlearn.Options, tok *tokenizer.Tokenizer, pf *format,
+	cfg Config, splits map[string][]facts.Example, res *Result, log io.Writer) error {
+	vars := trainedVars(m, uopts)
+	if cfg.Method.Saliency > 0 {
+		if err := applySaliency(u, uopts, vars, tok, pf, cfg, splits[facts.SplitForget], log); err != nil {
+			return err
+		}
+	}
+	negates, lambda := u.Method().Negates()
+	var start0 map[string][]float32
+	var err error
+	if negates {
+		if start0, err = hostValues(vars); err != nil {
+			return err
+		}
+	}
+	if u.Method().SingleStep() {
+		t0 := time.Now()
+		if err := runSLSG(ctx, m, u, uopts, tok, pf, cfg, splits, res, log); err != nil {
+			return err
+		}
+		res.UnlearnSeconds = time.Since(t0).Seconds()
+	} else if err := unlearnLoop(ctx, u, tok, pf, cfg, splits, res, log); err != nil {
+		return err
+	}
+	if negates {
+		fmt.Fprintf(log, "lethe: negating the task vector (λ = %g)\n", lambda)
+		return negate(vars, start0, lambda)
+	}
+	return nil
+}
+
+// fitKSD fits Key Space Detection on the forget and retain prompts and
+// returns the abstention rule of the evaluation.
+func fitKSD(ctx context.Context, m *models.Model, b compute.Backend, tok *tokenizer.Tokenizer, pf *format, meth *unlearn.Method,
+	splits map[string][]facts.Example, log io.Writer) (func(context.Context, []string) ([]bool, error), error) {
+	ids := func(prompts []string) ([][]int, error) {
+		out := make([][]int, len(prompts))
+		for i, p := range prompts {
+			enc, err := tok.Encode(p, true)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = enc.IDs
+		}
+		return out, nil
+	}
+	prompts := func(ex []facts.Example) ([]string, error) {
+		var out []string
+		for _, e := range ex {
+			p, err := pf.prompt(e.Question)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, p)
+		}
+		return out, nil
+	}
+	fp, err := prompts(splits[facts.SplitForget])
+	if err != nil {
+		return nil, err
+	}
+	rp, err := prompts(splits[facts.SplitRetain])
+	if err != nil {
+		return nil, err
+	}
+	fi, err := ids(fp)
+	if err != nil {
+		return nil, err
+	}
+	ri, err := ids(rp)
+	if err != nil {
+		return nil, err
+	}
+	d, err := unlearn.NewKeySpaceDetector(ctx, m, b, models.Hooks{}, meth.Layer(), fi, ri, meth.Config().FalsePositiveRate)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(log, "lethe: ksd: layer %d, similarity threshold %.4f\n", d.Layer, d.Threshold)
+	return func(ctx context.Context, prompts []string) ([]bool, error) {
+		p, err := ids(prompts)
+		if err != nil {
+			return nil, err
+		}
+		return d.Refuse(ctx, p)
+	}, nil
 }
 
 // multiplicity measures dropout predictive multiplicity on the forget and

@@ -173,3 +173,46 @@ func TestSLSG(t *testing.T) {
 		t.Error("the forget answers did not become less likely")
 	}
 }
+
+// TestKSD: Key Space Detection refuses every forget question, at most the
+// false-positive share of the retain questions, and changes no weight.
+func TestKSD(t *testing.T) {
+	t.Chdir("../..")
+	b, _, err := backend.New("go:ops_sequential")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := LoadConfig("configs/unlearn/smoke.yaml", []string{"output.dir=" + filepath.Join(t.TempDir(), "run"), "reference=",
+		"method.name=ksd", "method.false_positive_rate=0.05", "data.limit=40", "eval.bootstrap=0", "output.save_model=true"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Run(context.Background(), cfg, Options{Backend: b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("forget accuracy %.3f -> %.3f, retain %.3f -> %.3f, holdout %.3f -> %.3f", res.Before.ForgetAccuracy, res.After.ForgetAccuracy,
+		res.Before.RetainAccuracy, res.After.RetainAccuracy, res.Before.HoldoutAccuracy, res.After.HoldoutAccuracy)
+	if res.After.ForgetAccuracy != 0 {
+		t.Errorf("forget accuracy after ksd %.3f, want 0 (every forget question refused)", res.After.ForgetAccuracy)
+	}
+	if drop := res.Before.RetainAccuracy - res.After.RetainAccuracy; drop > 0.05+1e-9 {
+		t.Errorf("retain accuracy fell by %.3f, more than the 5%% false-positive budget", drop)
+	}
+	orig, err := models.Load("unlearn/quickstart/models/full", models.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := models.Load(res.Model, models.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, c := paramValues(t, orig), paramValues(t, m)
+	for name := range a {
+		for i := range a[name] {
+			if a[name][i] != c[name][i] {
+				t.Fatalf("%s changed", name)
+			}
+		}
+	}
+}
