@@ -72,7 +72,11 @@ func Config(opts Options, method string) (recipe.Config, error) {
 		"output.dir=" + opts.Out,
 		"output.overwrite=true",
 	}
-	if method != "rmu" {
+	switch method {
+	case "grad_ascent", "task_vector", "ksd", "slsg", "rmu", "mudman":
+		// No retain term, or one whose weight does not scale the update
+		// (mudman's mask, slsg's ratio) or that has its own scale (rmu).
+	default:
 		// The retain term's weight: the forget answers are a tenth of the
 		// training data, and a weak retain term lets their removal spread.
 		base = append(base, "method.alpha=10")
