@@ -51,11 +51,14 @@ type MethodConfig struct {
 	// FalsePositiveRate is the share of retain prompts ksd may refuse
 	// [0.01]; ksd reads keys at Layer [the middle layer].
 	FalsePositiveRate float64 `yaml:"false_positive_rate" json:"false_positive_rate,omitempty"`
+	// DropFraction is the share of each layer's feed-forward neurons send
+	// drops [0.02].
+	DropFraction float64 `yaml:"drop_fraction" json:"drop_fraction,omitempty"`
 }
 
 // Methods lists the objectives MethodConfig.Name accepts.
 func Methods() []string {
-	return []string{"grad_ascent", "grad_diff", "npo", "simnpo", "dpo", "rmu", "undial", "wga", "task_vector", "mudman", "slsg", "stochastic_teacher", "ksd"}
+	return []string{"grad_ascent", "grad_diff", "npo", "simnpo", "dpo", "rmu", "undial", "wga", "task_vector", "mudman", "slsg", "stochastic_teacher", "ksd", "send"}
 }
 
 // Method is an unlearning objective: a loss over a step's forget, retain
@@ -124,6 +127,13 @@ func NewMethod(cfg MethodConfig, numLayers, hidden int, seed uint64) (*Method, e
 		m.needsRef = true
 	case "stochastic_teacher":
 		m.needsRef, m.randomRef = true, true
+	case "send":
+		if m.cfg.DropFraction == 0 {
+			m.cfg.DropFraction = 0.02
+		}
+		if m.cfg.DropFraction < 0 || m.cfg.DropFraction >= 1 {
+			errs = append(errs, fmt.Errorf("method.drop_fraction: must be in (0, 1), got %g", m.cfg.DropFraction))
+		}
 	case "ksd":
 		m.layer = numLayers / 2
 		if cfg.Layer != nil {
@@ -245,6 +255,9 @@ func (m *Method) NeedsHidden() bool { return m.needHidden }
 //	             initialised copy of the model (the reference), so the forget answers get
 //	             an uninformed distribution; retain: NLL_r (Zhang et al. 2023, stochastic
 //	             teacher networks)
+//	send         SeND-style sensitive-neuron dropout: drop for good (DropNeurons) the feed-forward
+//	             neurons far more active on the forget data than on the retain data
+//	             (SensitiveNeurons, drop_fraction per layer); no training loop
 //	ksd          training-free: refuse queries whose FFN keys at a layer are close to a forget
 //	             query's (KeySpaceDetector); the recipe runs it, the weights never change
 //	rmu          forget: mean (h_l − c·u)², retain: mean (h_l − h_l^ref)², over the answer tokens'
@@ -332,6 +345,9 @@ func MaskedGradients(forget, retain *Node, params []*Node) []*Node {
 	}
 	return out
 }
+
+// DropsNeurons reports whether the method is send.
+func (m *Method) DropsNeurons() bool { return m.cfg.Name == "send" }
 
 // TrainingFree reports whether the method changes no weight (ksd).
 func (m *Method) TrainingFree() bool { return m.cfg.Name == "ksd" }

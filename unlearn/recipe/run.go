@@ -220,13 +220,20 @@ func Run(ctx context.Context, cfg Config, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	if probe.TrainingFree() {
+	switch {
+	case probe.TrainingFree():
 		t0 := time.Now()
 		if abstain, err = fitKSD(ctx, m, b, tok, pf, probe, splits, log); err != nil {
 			return nil, err
 		}
 		res.UnlearnSeconds = time.Since(t0).Seconds()
-	} else {
+	case probe.DropsNeurons():
+		t0 := time.Now()
+		if err := runSeND(ctx, m, b, tok, pf, probe, splits, log); err != nil {
+			return nil, err
+		}
+		res.UnlearnSeconds = time.Since(t0).Seconds()
+	default:
 		var u *unlearn.Unlearner
 		var uopts unlearn.Options
 		u, uopts, evalHooks, adapter, err = newUnlearner(m, b, cfg, res)
@@ -361,6 +368,52 @@ func fitKSD(ctx context.Context, m *models.Model, b compute.Backend, tok *tokeni
 		}
 		return d.Refuse(ctx, p)
 	}, nil
+}
+
+// runSeND drops the neurons most specific to the forget data.
+func runSeND(ctx context.Context, m *models.Model, b compute.Backend, tok *tokenizer.Tokenizer, pf *format, meth *unlearn.Method,
+	splits map[string][]facts.Example, log io.Writer) error {
+	seqs := func(ex []facts.Example) ([][]int, error) {
+		var out [][]int
+		for _, e := range ex {
+			p, err := pf.prompt(e.Question)
+			if err != nil {
+				return nil, err
+			}
+			enc, err := tok.Encode(p+pf.completion(e.Answer), true)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, enc.IDs)
+		}
+		return out, nil
+	}
+	fs, err := seqs(splits[facts.SplitForget])
+	if err != nil {
+		return err
+	}
+	rs, err := seqs(splits[facts.SplitRetain])
+	if err != nil {
+		return err
+	}
+	fa, err := unlearn.NeuronActivity(ctx, m, b, fs)
+	if err != nil {
+		return err
+	}
+	ra, err := unlearn.NeuronActivity(ctx, m, b, rs)
+	if err != nil {
+		return err
+	}
+	neurons, err := unlearn.SensitiveNeurons(fa, ra, meth.Config().DropFraction)
+	if err != nil {
+		return err
+	}
+	n := 0
+	for _, l := range neurons {
+		n += len(l)
+	}
+	fmt.Fprintf(log, "lethe: send: dropping %d feed-forward neurons (%.1f%% per layer)\n", n, 100*meth.Config().DropFraction)
+	return unlearn.DropNeurons(m, neurons)
 }
 
 // multiplicity measures dropout predictive multiplicity on the forget and

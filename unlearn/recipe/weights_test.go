@@ -73,6 +73,7 @@ func TestSalUnAndTaskVector(t *testing.T) {
 		{"salun", []string{"method.name=grad_diff", "method.saliency=0.3", "optimizer.lr=1e-3"}},
 		{"task_vector", []string{"method.name=task_vector", "method.scale=1", "optimizer.lr=1e-3"}},
 		{"stochastic_teacher", []string{"method.name=stochastic_teacher", "optimizer.lr=1e-3"}},
+		{"send", []string{"method.name=send", "method.drop_fraction=0.05"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "run")
