@@ -302,3 +302,22 @@ func tag(f reflect.StructField) (string, []string) {
 	}
 	return name, parts[1:]
 }
+
+// Validator is a recipe that fills its defaults and checks itself.
+type Validator interface{ Validate() error }
+
+// LoadValid is Load followed by out.Validate, whose errors are reported as
+// "config PATH: ..." ("config overrides: ..." without a file).
+func LoadValid(path string, overrides []string, out Validator) error {
+	if err := Load(path, overrides, out); err != nil {
+		return err
+	}
+	if err := out.Validate(); err != nil {
+		where := path
+		if where == "" {
+			where = "overrides"
+		}
+		return fmt.Errorf("config %s: %w", where, err)
+	}
+	return nil
+}

@@ -443,7 +443,7 @@ func (a *Adapter) Transposed(key string) bool {
 
 // initialize sets the adapter's tensors as cfg.Init says.
 func (a *Adapter) initialize(seed uint64) error {
-	rng := newRNG(seed, a.name)
+	rng := host.NewRNG(seed, a.name)
 	var errs []error
 	for _, l := range a.layers {
 		if err := l.initialize(a.set.m, a.cfg.Init, rng); err != nil {

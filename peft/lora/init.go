@@ -2,7 +2,6 @@ package lora
 
 import (
 	"fmt"
-	"hash/fnv"
 	"math"
 	"math/rand/v2"
 	"sort"
@@ -12,21 +11,6 @@ import (
 	"github.com/lethe-ml/lethe/models"
 	"github.com/lethe-ml/lethe/peft/internal/host"
 )
-
-// newRNG returns the generator that initialises adapter name from seed.
-func newRNG(seed uint64, name string) *rand.Rand {
-	h := fnv.New64a()
-	h.Write([]byte(name))
-	return rand.New(rand.NewPCG(seed, h.Sum64()))
-}
-
-func uniform(rng *rand.Rand, n int, bound float64) []float32 {
-	out := make([]float32, n)
-	for i := range out {
-		out[i] = float32((2*rng.Float64() - 1) * bound)
-	}
-	return out
-}
 
 // initialize sets A, B (and DoRA's magnitude) as PEFT's update_layer does:
 //
@@ -41,11 +25,11 @@ func (l *layer) initialize(m *models.Model, init Init, rng *rand.Rand) error {
 	var a, b []float32 // [in, r], [r, out]
 	switch {
 	case init == InitDefault:
-		a = uniform(rng, in*r, 1/math.Sqrt(float64(in)))
+		a = host.Uniform(rng, in*r, 1/math.Sqrt(float64(in)))
 		b = make([]float32, r*out)
 	case init == InitRandom:
-		a = uniform(rng, in*r, 1/math.Sqrt(float64(in)))
-		b = uniform(rng, r*out, 1/math.Sqrt(float64(r)))
+		a = host.Uniform(rng, in*r, 1/math.Sqrt(float64(in)))
+		b = host.Uniform(rng, r*out, 1/math.Sqrt(float64(r)))
 	case init == InitGaussian:
 		a = make([]float32, in*r)
 		for i := range a {

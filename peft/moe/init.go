@@ -3,29 +3,12 @@ package moe
 import (
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"math"
 	"math/rand/v2"
 
 	"github.com/lethe-ml/lethe/peft/internal/host"
 	"github.com/lethe-ml/lethe/peft/lora"
 )
-
-// newRNG returns the generator that initialises adapter name from seed (as
-// package lora seeds its adapters).
-func newRNG(seed uint64, name string) *rand.Rand {
-	h := fnv.New64a()
-	h.Write([]byte(name))
-	return rand.New(rand.NewPCG(seed, h.Sum64()))
-}
-
-func uniform(rng *rand.Rand, n int, bound float64) []float32 {
-	out := make([]float32, n)
-	for i := range out {
-		out[i] = float32((2*rng.Float64() - 1) * bound)
-	}
-	return out
-}
 
 // initialize sets every module's tensors, module by module in the model's
 // order, drawing the router, then each A, then each B (expert 0 first):
@@ -37,7 +20,7 @@ func uniform(rng *rand.Rand, n int, bound float64) []float32 {
 //
 // A shared A or B is drawn once.
 func (a *Adapter) initialize(seed uint64) error {
-	rng := newRNG(seed, a.name)
+	rng := host.NewRNG(seed, a.name)
 	var errs []error
 	for _, l := range a.layers {
 		if err := l.initialize(&a.cfg, rng); err != nil {
@@ -49,13 +32,13 @@ func (a *Adapter) initialize(seed uint64) error {
 
 func (l *layer) initialize(cfg *Config, rng *rand.Rand) error {
 	in, r := l.mod.In, cfg.R
-	if err := host.Write(l.router, uniform(rng, in*cfg.Experts, 1/math.Sqrt(float64(in)))); err != nil {
+	if err := host.Write(l.router, host.Uniform(rng, in*cfg.Experts, 1/math.Sqrt(float64(in)))); err != nil {
 		return err
 	}
 	var av []float32
 	switch n := l.a.Shape().Size(); cfg.Init {
 	case lora.InitDefault, lora.InitRandom:
-		av = uniform(rng, n, 1/math.Sqrt(float64(in)))
+		av = host.Uniform(rng, n, 1/math.Sqrt(float64(in)))
 	case lora.InitGaussian:
 		av = make([]float32, n)
 		for i := range av {
@@ -66,7 +49,7 @@ func (l *layer) initialize(cfg *Config, rng *rand.Rand) error {
 	}
 	bv := make([]float32, l.b.Shape().Size())
 	if cfg.Init == lora.InitRandom {
-		bv = uniform(rng, len(bv), 1/math.Sqrt(float64(r)))
+		bv = host.Uniform(rng, len(bv), 1/math.Sqrt(float64(r)))
 	}
 	if err := host.Write(l.a, av); err != nil {
 		return err

@@ -151,15 +151,8 @@ type OutputConfig struct {
 // validates the result.
 func LoadConfig(path string, overrides []string) (Config, error) {
 	var c Config
-	if err := config.Load(path, overrides, &c); err != nil {
+	if err := config.LoadValid(path, overrides, &c); err != nil {
 		return Config{}, err
-	}
-	if err := c.Validate(); err != nil {
-		where := path
-		if where == "" {
-			where = "overrides"
-		}
-		return Config{}, fmt.Errorf("config %s: %w", where, err)
 	}
 	return c, nil
 }

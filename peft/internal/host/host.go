@@ -7,6 +7,8 @@ package host
 import (
 	"encoding/binary"
 	"fmt"
+	"hash/fnv"
+	"math/rand/v2"
 	"runtime"
 	"sync"
 
@@ -206,4 +208,22 @@ func Write(v *model.Variable, data []float32) error {
 		return fmt.Errorf("variable %s: %w", v.Path(), err)
 	}
 	return nil
+}
+
+// NewRNG returns the generator that initialises adapter name from seed:
+// PCG seeded with (seed, FNV-1a of the name), so two adapters of one seed
+// differ and an adapter's draws do not depend on the others'.
+func NewRNG(seed uint64, name string) *rand.Rand {
+	h := fnv.New64a()
+	h.Write([]byte(name))
+	return rand.New(rand.NewPCG(seed, h.Sum64()))
+}
+
+// Uniform draws n values from U(−bound, bound).
+func Uniform(rng *rand.Rand, n int, bound float64) []float32 {
+	out := make([]float32, n)
+	for i := range out {
+		out[i] = float32((2*rng.Float64() - 1) * bound)
+	}
+	return out
 }
