@@ -173,3 +173,47 @@ func scoreText(t *testing.T, args ...string) []float64 {
 	t.Helper()
 	return scoreIDs(t, args...)
 }
+
+// TestEvalMUSECLI runs `lethe eval --muse` on a small MUSE folder (JSON
+// lines): the report has MUSE's numbers, and privleak against a reference
+// that is the model itself is 0.
+func TestEvalMUSECLI(t *testing.T) {
+	dir := t.TempDir()
+	files := map[string]string{
+		"verbmem/forget.json":    `{"prompt": "Once upon a", "gt": " time"}`,
+		"knowmem/forget_qa.json": `{"question": "1+1=", "answer": "2"}`,
+		"knowmem/retain_qa.json": `{"question": "2+2=", "answer": "4"}`,
+		"privleak/forget.json":   "{\"text\": \"alpha beta\"}\n{\"text\": \"gamma delta epsilon\"}",
+		"privleak/retain.json":   `{"text": "zeta eta"}`,
+		"privleak/holdout.json":  "{\"text\": \"theta iota\"}\n{\"text\": \"kappa lambda mu\"}",
+	}
+	for name, body := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	model := "../../models/testdata/tiny-chat"
+	out, err := runCLI(t, "", "eval", "--muse", dir, "--model", model, "--reference", model, "--backend", "go:ops_sequential")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep map[string]map[string]float64
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("%v in %q", err, out)
+	}
+	for _, k := range []string{"verbmem_forget", "knowmem_forget", "knowmem_retain", "mia_auc", "privleak"} {
+		if _, ok := rep["model"][k]; !ok {
+			t.Errorf("report lacks model.%s: %s", k, out)
+		}
+	}
+	if rep["model"]["privleak"] != 0 || rep["model"]["mia_auc"] != rep["reference"]["mia_auc"] {
+		t.Errorf("the model against itself: %s", out)
+	}
+	if _, err := runCLI(t, "", "eval", "--muse", dir); err == nil || !strings.Contains(err.Error(), "--model") {
+		t.Errorf("--muse without --model: %v", err)
+	}
+}

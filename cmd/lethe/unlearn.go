@@ -10,7 +10,12 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/lethe-ml/lethe/data/tokenizer"
+	"github.com/lethe-ml/lethe/internal/backend"
+	"github.com/lethe-ml/lethe/models"
 	"github.com/lethe-ml/lethe/unlearn"
+	"github.com/lethe-ml/lethe/unlearn/eval"
+	"github.com/lethe-ml/lethe/unlearn/muse"
 	"github.com/lethe-ml/lethe/unlearn/quickstart"
 	"github.com/lethe-ml/lethe/unlearn/recipe"
 )
@@ -39,21 +44,74 @@ Methods: ` + strings.Join(unlearn.Methods(), ", ") + `.`,
 }
 
 func newEvalCmd() *cobra.Command {
-	var cfgPath, backendSpec string
+	var cfgPath, backendSpec, museDir, modelDir, refDir string
 	cmd := &cobra.Command{
 		Use:   "eval --config RECIPE.yaml [key=value ...]",
 		Short: "Evaluate a model on an unlearning benchmark (no training)",
 		Long: `eval evaluates model.path (and the reference, if set) on the forget, retain
 and holdout splits of the recipe's benchmark and writes metrics.json with
 "before" only.`,
-		Example: `  lethe eval --config configs/unlearn/smoke.yaml model.path=runs/unlearn-smoke/model`,
+		Example: `  lethe eval --config configs/unlearn/smoke.yaml model.path=runs/unlearn-smoke/model
+  lethe eval --muse ./MUSE-News --model ./muse-news-unlearned --reference ./muse-news-retrain`,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if museDir != "" {
+				return runMUSE(cmd, museDir, modelDir, refDir, backendSpec)
+			}
 			return runRecipe(cmd, cfgPath, backendSpec, args, true)
 		},
 	}
-	cmd.Flags().StringVar(&cfgPath, "config", "", "recipe file (required)")
+	cmd.Flags().StringVar(&cfgPath, "config", "", "recipe file (required unless --muse)")
 	cmd.Flags().StringVar(&backendSpec, "backend", "", "compute backend, overriding model.backend")
+	cmd.Flags().StringVar(&museDir, "muse", "", "run MUSE's evaluations (VerbMem, KnowMem, PrivLeak) from this MUSE folder instead of a recipe")
+	cmd.Flags().StringVar(&modelDir, "model", "", "with --muse: the model to evaluate")
+	cmd.Flags().StringVar(&refDir, "reference", "", "with --muse: the model retrained without the forget set (PrivLeak's baseline; default AUC 0.5)")
 	return cmd
+}
+
+// runMUSE evaluates a model (and a retrained reference) on MUSE and prints
+// the JSON report.
+func runMUSE(cmd *cobra.Command, museDir, modelDir, refDir, backendSpec string) error {
+	if modelDir == "" {
+		return fmt.Errorf("--muse needs --model")
+	}
+	d, err := muse.Load(museDir)
+	if err != nil {
+		return err
+	}
+	b, info, err := backend.New(backend.Resolve(backendSpec))
+	if err != nil {
+		return fmt.Errorf("--backend: %w", err)
+	}
+	backend.Log(cmd.ErrOrStderr(), info)
+	evalModel := func(dir string, opts muse.Options) (muse.Report, error) {
+		m, err := models.Load(dir, models.LoadOptions{})
+		if err != nil {
+			return muse.Report{}, err
+		}
+		tok, err := tokenizer.Load(dir)
+		if err != nil {
+			return muse.Report{}, err
+		}
+		return muse.Evaluate(cmd.Context(), &eval.Model{M: m, Tokenizer: tok, Backend: b}, d, opts)
+	}
+	out := map[string]muse.Report{}
+	var opts muse.Options
+	if refDir != "" {
+		ref, err := evalModel(refDir, opts)
+		if err != nil {
+			return fmt.Errorf("--reference: %w", err)
+		}
+		out["reference"] = ref
+		opts.RetrainAUC = &ref.MIAAUC
+	}
+	r, err := evalModel(modelDir, opts)
+	if err != nil {
+		return err
+	}
+	out["model"] = r
+	enc := json.NewEncoder(cmd.OutOrStdout())
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
 }
 
 func runRecipe(cmd *cobra.Command, cfgPath, backendSpec string, overrides []string, evalOnly bool) error {
