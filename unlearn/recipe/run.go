@@ -167,7 +167,11 @@ func Run(ctx context.Context, cfg Config, opts Options) (*Result, error) {
 	// Evaluations of unchanged models are cached under the model, the data
 	// and the evaluation settings.
 	key := func(model string) string {
-		return fmt.Sprintf("%s|%s|%d|%d|%s", model, cfg.Data.File, cfg.Data.Limit, cfg.Eval.MaxNewTokens, cfg.Model.DType)
+		var tofu string
+		if t := cfg.Data.TOFU; t != nil {
+			tofu = t.Dir + "/" + t.Forget
+		}
+		return fmt.Sprintf("%s|%s|%s|%s|%d|%d|%s", model, cfg.Data.File, tofu, cfg.Data.Template, cfg.Data.Limit, cfg.Eval.MaxNewTokens, cfg.Model.DType)
 	}
 	// The retain-only reference, for forget quality and privacy leakage.
 	var refForget *eval.SplitResult
