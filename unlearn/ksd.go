@@ -101,13 +101,37 @@ func (d *KeySpaceDetector) Refuse(ctx context.Context, prompts [][]int) ([]bool,
 	return out, nil
 }
 
+// padded returns a prompt right-padded to a power-of-two length (at least
+// 16) and its mask, so that prompts of many lengths share a few compiled
+// graphs.
+func padded(p []int) (ids, mask *tensors.Tensor) {
+	L := 16
+	for L < len(p) {
+		L *= 2
+	}
+	id := make([]int32, L)
+	m := make([]int32, L)
+	for j, t := range p {
+		id[j], m[j] = int32(t), 1
+	}
+	return tensors.FromFlatDataAndDimensions(id, 1, L), tensors.FromFlatDataAndDimensions(m, 1, L)
+}
+
+// maskedMean averages x [B, T, F] over the positions where mask [B, T] is 1.
+func maskedMean(x, mask *Node) *Node {
+	w := ConvertDType(mask, x.DType())
+	sum := ReduceSum(Mul(x, InsertAxes(w, -1)), 1)
+	n := ReduceAndKeep(w, ReduceSum, -1)
+	return Div(sum, Max(n, OnesLike(n)))
+}
+
 // features are the unit-normalised token-mean keys of each prompt, one
 // prompt at a time (no padding, so batching cannot change them).
 func (d *KeySpaceDetector) features(ctx context.Context, prompts [][]int) ([][]float32, error) {
 	if d.exec == nil {
 		target := fmt.Sprintf("model.layers.%d.mlp.down_proj", d.Layer)
 		var err error
-		d.exec, err = model.NewExec(d.backend, d.m.Store, func(_ *model.Scope, ids *Node) *Node {
+		d.exec, err = model.NewExec(d.backend, d.m.Store, func(_ *model.Scope, ids, mask *Node) *Node {
 			var keys *Node
 			hooks := d.hooks
 			inner := hooks.Linear
@@ -120,11 +144,11 @@ func (d *KeySpaceDetector) features(ctx context.Context, prompts [][]int) ([][]f
 				}
 				return y
 			}
-			d.m.Forward(models.Inputs{IDs: ids}, models.Options{Hooks: hooks})
+			d.m.Forward(models.Inputs{IDs: ids, Mask: mask}, models.Options{Hooks: hooks})
 			if keys == nil {
 				panic(fmt.Errorf("ksd: the model has no module %s", target))
 			}
-			f := ReduceMean(ConvertDType(keys, dtypes.Float32), 1) // [1, I]
+			f := maskedMean(ConvertDType(keys, dtypes.Float32), mask) // [1, I]
 			return Div(f, Max(Sqrt(ReduceAndKeep(Square(f), ReduceSum, -1)), Scalar(f.Graph(), dtypes.Float32, 1e-12)))
 		})
 		if err != nil {
@@ -136,11 +160,8 @@ func (d *KeySpaceDetector) features(ctx context.Context, prompts [][]int) ([][]f
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		ids := make([]int32, len(p))
-		for j, id := range p {
-			ids[j] = int32(id)
-		}
-		res, err := d.exec.Call(tensors.FromFlatDataAndDimensions(ids, 1, len(ids)))
+		ids, mask := padded(p)
+		res, err := d.exec.Call(ids, mask)
 		if err != nil {
 			return nil, fmt.Errorf("ksd: prompt %d: %w", i, err)
 		}

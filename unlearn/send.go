@@ -20,7 +20,7 @@ import (
 // time.
 func NeuronActivity(ctx context.Context, m *models.Model, backend compute.Backend, prompts [][]int) ([][]float64, error) {
 	L := m.Config.NumLayers
-	exec, err := model.NewExec(backend, m.Store, func(_ *model.Scope, ids *Node) []*Node {
+	exec, err := model.NewExec(backend, m.Store, func(_ *model.Scope, ids, mask *Node) []*Node {
 		acts := make([]*Node, L)
 		hooks := models.Hooks{Linear: func(name string, x, y *Node) *Node {
 			for l := range L {
@@ -30,14 +30,14 @@ func NeuronActivity(ctx context.Context, m *models.Model, backend compute.Backen
 			}
 			return y
 		}}
-		m.Forward(models.Inputs{IDs: ids}, models.Options{Hooks: hooks})
+		m.Forward(models.Inputs{IDs: ids, Mask: mask}, models.Options{Hooks: hooks})
 		out := make([]*Node, L)
 		for l, a := range acts {
 			if a == nil {
 				panic(fmt.Errorf("send: layer %d has no mlp.down_proj", l))
 			}
-			a = Abs(ConvertDType(a, dtypes.Float32))
-			out[l] = ReduceSum(Reshape(a, -1, a.Shape().Dimensions[2]), 0) // [I]
+			a = Mul(Abs(ConvertDType(a, dtypes.Float32)), InsertAxes(ConvertDType(mask, dtypes.Float32), -1))
+			out[l] = ReduceSum(Reshape(a, -1, a.Shape().Dimensions[2]), 0) // [I], padding excluded
 		}
 		return out
 	})
@@ -51,11 +51,8 @@ func NeuronActivity(ctx context.Context, m *models.Model, backend compute.Backen
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		ids := make([]int32, len(p))
-		for j, id := range p {
-			ids[j] = int32(id)
-		}
-		res, err := exec.Call(tensors.FromFlatDataAndDimensions(ids, 1, len(ids)))
+		ids, mask := padded(p)
+		res, err := exec.Call(ids, mask)
 		if err != nil {
 			return nil, fmt.Errorf("send: prompt %d: %w", i, err)
 		}

@@ -69,3 +69,38 @@ func TestDropNeurons(t *testing.T) {
 		t.Error("a neuron that was not dropped lost its weights")
 	}
 }
+
+// TestManyPromptLengths: prompts of 40 different lengths share a few
+// padded graphs (the exec cache holds 32), and padding does not change a
+// prompt's features.
+func TestManyPromptLengths(t *testing.T) {
+	b := testBackend(t)
+	m, err := models.Load("../models/testdata/hf/llama", models.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var prompts [][]int
+	for n := 1; n <= 40; n++ {
+		p := make([]int, n)
+		for i := range p {
+			p[i] = (7*i + n) % 300
+		}
+		prompts = append(prompts, p)
+	}
+	if _, err := NeuronActivity(context.Background(), m, b, prompts); err != nil {
+		t.Fatal(err)
+	}
+	d, err := NewKeySpaceDetector(context.Background(), m, b, models.Hooks{}, 1, prompts[:20], prompts[20:], 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := d.Scores(context.Background(), prompts[:3])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range s {
+		if v < 1-1e-5 {
+			t.Errorf("forget prompt %d scores %.6f against itself, want 1", i, v)
+		}
+	}
+}
