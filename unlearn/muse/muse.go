@@ -15,20 +15,15 @@
 package muse
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 
-	"github.com/parquet-go/parquet-go"
-
 	"github.com/lethe-ml/lethe/unlearn/eval"
+	"github.com/lethe-ml/lethe/unlearn/internal/rowfile"
 	"github.com/lethe-ml/lethe/unlearn/metrics"
 )
 
@@ -119,9 +114,9 @@ func read[T any](dir, subset, split string, required bool) ([]T, error) {
 		var rows []T
 		var err error
 		if strings.HasSuffix(f, ".parquet") {
-			rows, err = readParquet[T](f)
+			rows, err = rowfile.Parquet[T](f)
 		} else {
-			rows, err = readJSONLines[T](f)
+			rows, err = rowfile.JSON[T](f)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("muse: %s: %w", f, err)
@@ -132,61 +127,6 @@ func read[T any](dir, subset, split string, required bool) ([]T, error) {
 		return nil, fmt.Errorf("muse: %s/%s in %s is empty", subset, split, dir)
 	}
 	return out, nil
-}
-
-func readParquet[T any](path string) (rows []T, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			rows, err = nil, fmt.Errorf("malformed Parquet file: %v", r)
-		}
-	}()
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	pf, err := parquet.OpenFile(f, st.Size())
-	if err != nil {
-		return nil, err
-	}
-	r := parquet.NewGenericReader[T](pf)
-	defer r.Close()
-	for {
-		buf := make([]T, 64)
-		n, err := r.Read(buf)
-		rows = append(rows, buf[:n]...)
-		if errors.Is(err, io.EOF) {
-			return rows, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-	}
-}
-
-func readJSONLines[T any](path string) ([]T, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	dec := json.NewDecoder(bufio.NewReader(f))
-	var rows []T
-	for {
-		var r T
-		err := dec.Decode(&r)
-		if errors.Is(err, io.EOF) {
-			return rows, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("row %d: %w", len(rows), err)
-		}
-		rows = append(rows, r)
-	}
 }
 
 // Options configure Evaluate; zero values take MUSE's settings.

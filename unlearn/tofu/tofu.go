@@ -21,19 +21,14 @@
 package tofu
 
 import (
-	"bufio"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 
-	"github.com/parquet-go/parquet-go"
-
 	"github.com/lethe-ml/lethe/unlearn/facts"
+	"github.com/lethe-ml/lethe/unlearn/internal/rowfile"
 )
 
 // ForgetSubsets are TOFU's forget subsets (1%, 5% and 10% of its authors).
@@ -91,7 +86,7 @@ func readSubset(dir, name string) ([]row, string, error) {
 			slices.Sort(m)
 			var all []row
 			for _, p := range m {
-				rows, err := readParquet(p)
+				rows, err := rowfile.Parquet[row](p, "question", "answer")
 				if err != nil {
 					return nil, p, fmt.Errorf("tofu: %s: %w", p, err)
 				}
@@ -107,9 +102,9 @@ func readSubset(dir, name string) ([]row, string, error) {
 		var rows []row
 		var err error
 		if strings.HasSuffix(p, ".parquet") {
-			rows, err = readParquet(p)
+			rows, err = rowfile.Parquet[row](p, "question", "answer")
 		} else {
-			rows, err = readJSON(p)
+			rows, err = rowfile.JSON[row](p)
 		}
 		if err != nil {
 			return nil, p, fmt.Errorf("tofu: %s: %w", p, err)
@@ -117,78 +112,4 @@ func readSubset(dir, name string) ([]row, string, error) {
 		return rows, p, nil
 	}
 	return nil, "", fmt.Errorf("tofu: no %s subset in %s (looked for %s.json, %s.jsonl, %s.parquet and %s/train/*.parquet)", name, dir, name, name, name, name)
-}
-
-// readJSON reads JSON lines (the Hub's files) or one JSON array.
-func readJSON(path string) ([]row, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	br := bufio.NewReader(f)
-	first, err := br.Peek(1)
-	if err != nil {
-		return nil, fmt.Errorf("empty file")
-	}
-	dec := json.NewDecoder(br)
-	if first[0] == '[' {
-		var rows []row
-		if err := dec.Decode(&rows); err != nil {
-			return nil, err
-		}
-		return rows, nil
-	}
-	var rows []row
-	for {
-		var r row
-		err := dec.Decode(&r)
-		if errors.Is(err, io.EOF) {
-			return rows, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("row %d: %w", len(rows), err)
-		}
-		rows = append(rows, r)
-	}
-}
-
-// readParquet reads the TOFU columns of a Parquet file (others ignored).
-func readParquet(path string) (rows []row, err error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	defer func() {
-		if r := recover(); r != nil {
-			rows, err = nil, fmt.Errorf("malformed Parquet file: %v", r)
-		}
-	}()
-	pf, err := parquet.OpenFile(f, st.Size())
-	if err != nil {
-		return nil, err
-	}
-	for _, c := range []string{"question", "answer"} {
-		if _, ok := pf.Schema().Lookup(c); !ok {
-			return nil, fmt.Errorf("no column %q", c)
-		}
-	}
-	r := parquet.NewGenericReader[row](pf)
-	defer r.Close()
-	for {
-		buf := make([]row, 256)
-		n, err := r.Read(buf)
-		rows = append(rows, buf[:n]...)
-		if errors.Is(err, io.EOF) {
-			return rows, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("row %d: %w", len(rows), err)
-		}
-	}
 }
