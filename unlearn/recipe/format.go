@@ -48,6 +48,16 @@ func newFormat(tok *tokenizer.Tokenizer, c DataConfig) (*format, error) {
 	}, nil
 }
 
+// encode renders an example's question with a completion and tokenizes
+// them (loss on the completion), truncated to maxLen tokens.
+func (pf *format) encode(tok *tokenizer.Tokenizer, e facts.Example, completion string, maxLen int) (sample, error) {
+	prompt, err := pf.prompt(e.Question)
+	if err != nil {
+		return sample{}, err
+	}
+	return encode(tok, prompt, completion, maxLen)
+}
+
 // correctFor judges answers: the facts benchmark's short answers must
 // start the generation (facts.Correct); TOFU's sentence answers count as
 // given when the generation recalls at least half of them (ROUGE-L

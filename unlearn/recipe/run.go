@@ -572,11 +572,7 @@ func applySaliency(u *unlearn.Unlearner, opts unlearn.Options, vars map[string]*
 	for start := 0; start < len(forget); start += t.ForgetBatch {
 		var ss []sample
 		for _, e := range forget[start:min(start+t.ForgetBatch, len(forget))] {
-			prompt, err := pf.prompt(e.Question)
-			if err != nil {
-				return err
-			}
-			s, err := encode(tok, prompt, pf.completion(e.Answer), t.MaxLength)
+			s, err := pf.encode(tok, e, pf.completion(e.Answer), t.MaxLength)
 			if err != nil {
 				return err
 			}
@@ -669,11 +665,7 @@ func unlearnLoop(ctx context.Context, u *unlearn.Unlearner, tok *tokenizer.Token
 	enc := func(ex []facts.Example, completion func(i int, e facts.Example) string) ([]sample, error) {
 		var out []sample
 		for i, e := range ex {
-			prompt, err := pf.prompt(e.Question)
-			if err != nil {
-				return nil, err
-			}
-			s, err := encode(tok, prompt, completion(i, e), t.MaxLength)
+			s, err := pf.encode(tok, e, completion(i, e), t.MaxLength)
 			if err != nil {
 				return nil, err
 			}

@@ -69,7 +69,7 @@ func runSLSG(ctx context.Context, m *models.Model, u *unlearn.Unlearner, opts un
 			if err != nil {
 				return nil, nil, nil, err
 			}
-			s, err := encode(tok, p, pf.completion(e.Answer), t.MaxLength)
+			s, err := encode(tok, p, pf.completion(e.Answer), t.MaxLength) // p is also kept for scoring
 			if err != nil {
 				return nil, nil, nil, err
 			}
