@@ -1,6 +1,7 @@
 package eval
 
 import (
+	"encoding/json"
 	"math"
 
 	"github.com/lethe-ml/lethe/unlearn/metrics"
@@ -34,6 +35,26 @@ type Report struct {
 	// Multiplicity holds the dropout predictive multiplicity per split,
 	// when evaluated (recipe key eval.multiplicity).
 	Multiplicity map[string]Multiplicity `json:"multiplicity,omitempty"`
+	// NotApplicable names the keys the benchmark does not define (MUSE has
+	// no holdout questions): they are written as null.
+	NotApplicable []string `json:"not_applicable,omitempty"`
+}
+
+// MarshalJSON writes the report with the NotApplicable keys null.
+func (r Report) MarshalJSON() ([]byte, error) {
+	type plain Report
+	b, err := json.Marshal(plain(r))
+	if err != nil || len(r.NotApplicable) == 0 {
+		return b, err
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, err
+	}
+	for _, k := range r.NotApplicable {
+		m[k] = json.RawMessage("null")
+	}
+	return json.Marshal(m)
 }
 
 // ReportOptions configure Summarize.

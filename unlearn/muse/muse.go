@@ -12,6 +12,7 @@
 //	verbmem   forget                                  prompt, gt
 //	knowmem   forget_qa, retain_qa (+ _icl few-shot)   question, answer
 //	privleak  forget, retain, holdout                 text
+//	raw       forget, retain1, retain2, holdout       text (what unlearning trains on; Raw)
 package muse
 
 import (
@@ -79,6 +80,11 @@ func Load(dir string) (*Data, error) {
 	}
 	return d, nil
 }
+
+// Raw reads a split of MUSE's raw corpora (forget, retain1, retain2,
+// holdout): the documents unlearning trains on, where the evaluation
+// splits are what it is measured on.
+func Raw(dir, split string) ([]Text, error) { return read[Text](dir, "raw", split, true) }
 
 // read finds and reads one split of a subset.
 func read[T any](dir, subset, split string, required bool) ([]T, error) {

@@ -58,6 +58,9 @@ type DataConfig struct {
 	Limit int `yaml:"limit" json:"limit,omitempty"`
 	// TOFU reads TOFU's files instead of File (package tofu).
 	TOFU *TOFUConfig `yaml:"tofu" json:"tofu,omitempty"`
+	// MUSE unlearns MUSE's raw forget corpus and runs its evaluations
+	// instead of a question/answer benchmark.
+	MUSE *MUSEConfig `yaml:"muse" json:"muse,omitempty"`
 	// Template renders questions and answers: "qa" ("Q: question\nA:" and
 	// " answer\n", the facts benchmark's format; generation stops at the
 	// newline) or "chat" (the model's chat template with the question as
@@ -202,6 +205,26 @@ func (c *Config) Validate() error {
 		}
 		if c.Data.Template == "" {
 			c.Data.Template = "chat"
+		}
+	}
+	if mc := c.Data.MUSE; mc != nil {
+		if mc.Dir == "" {
+			errs = append(errs, errors.New("data.muse.dir: required"))
+		}
+		if c.Data.File != "" || c.Data.TOFU != nil {
+			errs = append(errs, errors.New("data.muse: give one of data.file, data.tofu and data.muse"))
+		}
+		if mc.Forget == "" {
+			mc.Forget = "forget"
+		}
+		if mc.Retain == "" {
+			mc.Retain = "retain1"
+		}
+		if mc.VerbMemTokens < 0 || mc.KnowMemTokens < 0 {
+			errs = append(errs, fmt.Errorf("data.muse: verbmem_tokens and knowmem_tokens must be >= 0"))
+		}
+		if err := museMethodError(c); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	switch c.Data.Template {

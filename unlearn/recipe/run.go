@@ -143,6 +143,9 @@ func Run(ctx context.Context, cfg Config, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("model.path: %w", err)
 	}
+	if cfg.Data.MUSE != nil {
+		return runMUSE(ctx, cfg, opts, m, tok, b, lo, res, start, log)
+	}
 	examples, err := readData(cfg.Data)
 	if err != nil {
 		return nil, err
@@ -264,24 +267,28 @@ func Run(ctx context.Context, cfg Config, opts Options) (*Result, error) {
 			return nil, err
 		}
 	}
-	if cfg.Output.SaveModel {
-		if adapter != nil {
-			res.Adapter = filepath.Join(dir, AdapterDir)
-			if err := adapter.Save(res.Adapter); err != nil {
-				return nil, err
-			}
-		} else {
-			res.Model = filepath.Join(dir, ModelDir)
-			if err := m.Export(res.Model, models.ExportOptions{}); err != nil {
-				return nil, err
-			}
-			if err := models.CopyTokenizerFiles(res.Model, cfg.Model.Path, ""); err != nil {
-				return nil, err
-			}
-		}
+	if err := saveOutput(cfg, m, adapter, res); err != nil {
+		return nil, err
 	}
 	res.Seconds = time.Since(start).Seconds()
 	return res, train.WriteJSONAtomic(filepath.Join(dir, SummaryFile), res)
+}
+
+// saveOutput writes the unlearned model or adapter when output.save_model
+// asks for it.
+func saveOutput(cfg Config, m *models.Model, adapter *lora.Adapter, res *Result) error {
+	if !cfg.Output.SaveModel {
+		return nil
+	}
+	if adapter != nil {
+		res.Adapter = filepath.Join(cfg.Output.Dir, AdapterDir)
+		return adapter.Save(res.Adapter)
+	}
+	res.Model = filepath.Join(cfg.Output.Dir, ModelDir)
+	if err := m.Export(res.Model, models.ExportOptions{}); err != nil {
+		return err
+	}
+	return models.CopyTokenizerFiles(res.Model, cfg.Model.Path, "")
 }
 
 // train1 runs a training-based method: SalUn masks, the loop or SLSG's
@@ -657,9 +664,8 @@ func batch(ss []sample, L int) *data.Batch {
 	return b
 }
 
-// unlearnLoop runs the optimizer steps: forget examples in a seeded order,
-// cycled; retain examples drawn at random; for dpo, each forget question
-// with a refusal.
+// unlearnLoop encodes the benchmark's forget and retain examples (and, for
+// dpo, each forget question with a refusal) and runs the optimizer steps.
 func unlearnLoop(ctx context.Context, u *unlearn.Unlearner, tok *tokenizer.Tokenizer, pf *format, cfg Config, splits map[string][]facts.Example, res *Result, log io.Writer) error {
 	t := cfg.Training
 	enc := func(ex []facts.Example, completion func(i int, e facts.Example) string) ([]sample, error) {
@@ -690,6 +696,14 @@ func unlearnLoop(ctx context.Context, u *unlearn.Unlearner, tok *tokenizer.Token
 	if err != nil {
 		return err
 	}
+	return loop(ctx, u, forget, retain, alternate, cfg, res, log)
+}
+
+// loop runs the optimizer steps over tokenized rows: forget rows in a
+// seeded order, cycled, with their alternates (dpo); retain rows drawn at
+// random.
+func loop(ctx context.Context, u *unlearn.Unlearner, forget, retain, alternate []sample, cfg Config, res *Result, log io.Writer) error {
+	t := cfg.Training
 	rng := rand.New(rand.NewPCG(uint64(t.Seed), 0x756e6c))
 	order := rng.Perm(len(forget))
 	metrics, err := train.OpenMetricsLog(filepath.Join(cfg.Output.Dir, MetricsFile), -1)
@@ -711,7 +725,9 @@ func unlearnLoop(ctx context.Context, u *unlearn.Unlearner, tok *tokenizer.Token
 				order, next = rng.Perm(len(forget)), 0
 			}
 			fs = append(fs, forget[order[next]])
-			as = append(as, alternate[order[next]])
+			if alternate != nil {
+				as = append(as, alternate[order[next]])
+			}
 			next++
 		}
 		if len(retain) > 0 {
