@@ -102,6 +102,19 @@ type Batch struct {
 	// Examples, Tokens and LossTokens count the examples, the non-padding
 	// tokens and the labels that are not IgnoreIndex.
 	Examples, Tokens, LossTokens int
+	// Extra are side inputs an objective reads with the tokens, e.g. the
+	// offline teacher's top-k log-probabilities of distillation
+	// (train.Inputs.Extra holds them as graph nodes).
+	Extra []Extra
+}
+
+// Extra is a named side input of a batch: K values per token, [Size,
+// Length, K] row-major, in Int32 or in Float32.
+type Extra struct {
+	Name    string
+	K       int
+	Int32   []int32
+	Float32 []float32
 }
 
 // At returns the field's row i, e.g. b.At(b.InputIDs, 0).

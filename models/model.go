@@ -317,8 +317,13 @@ const FrozenScope = "frozen"
 // reference model of unlearning and distillation objectives, which then
 // runs in the same graphs as m. The copies are not among m's parameters
 // and nothing trains them unless a trainer is given them.
-func (m *Model) Frozen(name string) (*Model, error) {
-	f := &Model{Config: m.Config, Store: m.Store, DType: m.DType, Dir: m.Dir, params: map[string]*model.Variable{},
+func (m *Model) Frozen(name string) (*Model, error) { return m.FrozenIn(m.Store, name) }
+
+// FrozenIn is Frozen into another store: the copy lives in dst under
+// FrozenScope/name, so that a model of another configuration (the teacher
+// of distillation) runs in the graphs of the model that owns dst.
+func (m *Model) FrozenIn(dst *model.Store, name string) (*Model, error) {
+	f := &Model{Config: m.Config, Store: dst, DType: m.DType, Dir: m.Dir, params: map[string]*model.Variable{},
 		order: slices.Clone(m.order), transposed: m.transposed}
 	for _, key := range m.order {
 		v := m.params[key]
@@ -327,7 +332,7 @@ func (m *Model) Frozen(name string) (*Model, error) {
 			return nil, fmt.Errorf("frozen copy of %q: %w", key, err)
 		}
 		parts := strings.Split(key, ".")
-		scope := m.Store.RootScope().In(FrozenScope).In("%s", name)
+		scope := dst.RootScope().In(FrozenScope).In("%s", name)
 		for _, p := range parts[:len(parts)-1] {
 			scope = scope.In("%s", p)
 		}

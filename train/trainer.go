@@ -20,6 +20,9 @@ import (
 // Inputs are a batch's graph inputs, as a loss function sees them.
 type Inputs struct {
 	IDs, Labels, Mask, Positions, Segments *Node // [B, T] int32
+	// Extra are the batch's side inputs (data.Batch.Extra) by name, [B, T,
+	// K] each.
+	Extra map[string]*Node
 }
 
 // ModelInputs converts them to the inputs of models.Model.Forward.
@@ -67,6 +70,15 @@ type Trainer struct {
 	// masks are the gradient masks by parameter index (nil: none).
 	masks    []*model.Variable
 	gradFunc func(g *Graph, loss *Node, params []*Node) []*Node
+	// extra names the side inputs (data.Batch.Extra) of training and of
+	// evaluation batches, set by the first batch of each.
+	extra, evalExtra extraNames
+}
+
+// extraNames are the names of the side inputs of a kind of batch.
+type extraNames struct {
+	names []string
+	set   bool
 }
 
 // TrainerOptions configure NewTrainer.
@@ -162,20 +174,54 @@ func NewTrainer(m *models.Model, backend compute.Backend, opts TrainerOptions) (
 func (t *Trainer) Optimizer() *Optimizer { return t.opt }
 
 // batchInputs turns the graph inputs into Inputs.
-func batchInputs(in []*Node) Inputs {
-	return Inputs{IDs: in[0], Labels: in[1], Mask: in[2], Positions: in[3], Segments: in[4]}
+func batchInputs(in []*Node, extra extraNames) Inputs {
+	bi := Inputs{IDs: in[0], Labels: in[1], Mask: in[2], Positions: in[3], Segments: in[4]}
+	for i, name := range extra.names {
+		if bi.Extra == nil {
+			bi.Extra = map[string]*Node{}
+		}
+		bi.Extra[name] = in[5+i]
+	}
+	return bi
+}
+
+// check records the names of the batches' side inputs, which every batch
+// of a kind must have alike (the compiled graphs read them by position).
+func (e *extraNames) check(batches ...*data.Batch) error {
+	for _, b := range batches {
+		var names []string
+		for _, x := range b.Extra {
+			names = append(names, x.Name)
+		}
+		if !e.set {
+			e.names, e.set = names, true
+			continue
+		}
+		if !slices.Equal(names, e.names) {
+			return fmt.Errorf("train: batch side inputs %v, earlier batches had %v", names, e.names)
+		}
+	}
+	return nil
 }
 
 // batchArgs turns a data batch into executor arguments.
 func batchArgs(b *data.Batch) []any {
 	shape := []int{b.Size, b.Length}
-	return []any{
+	args := []any{
 		tensors.FromFlatDataAndDimensions(b.InputIDs, shape...),
 		tensors.FromFlatDataAndDimensions(b.Labels, shape...),
 		tensors.FromFlatDataAndDimensions(b.AttentionMask, shape...),
 		tensors.FromFlatDataAndDimensions(b.PositionIDs, shape...),
 		tensors.FromFlatDataAndDimensions(b.SegmentIDs, shape...),
 	}
+	for _, e := range b.Extra {
+		if e.Int32 != nil {
+			args = append(args, tensors.FromFlatDataAndDimensions(e.Int32, b.Size, b.Length, e.K))
+		} else {
+			args = append(args, tensors.FromFlatDataAndDimensions(e.Float32, b.Size, b.Length, e.K))
+		}
+	}
+	return args
 }
 
 // gradients returns the gradients of loss with respect to the trained
@@ -208,7 +254,7 @@ func (t *Trainer) Gradients(batch *data.Batch) (map[string][]float32, error) {
 	exec, err := model.NewExec(t.backend, t.model.Store, func(scope *model.Scope, in []*Node) []*Node {
 		g := in[0].Graph()
 		scope.SetTraining(g, true)
-		out := t.loss(batchInputs(in), true)
+		out := t.loss(batchInputs(in, t.extra), true)
 		nodes := make([]*Node, len(t.opt.params))
 		for i, p := range t.opt.params {
 			nodes[i] = p.NodeValue(g)
@@ -223,6 +269,9 @@ func (t *Trainer) Gradients(batch *data.Batch) (map[string][]float32, error) {
 		return nil, fmt.Errorf("train: gradients: %w", err)
 	}
 	defer exec.Finalize()
+	if err := t.extra.check(batch); err != nil {
+		return nil, err
+	}
 	res, err := exec.Call(batchArgs(batch)...)
 	if err != nil {
 		return nil, fmt.Errorf("train: gradients: %w", err)
@@ -256,6 +305,9 @@ func (t *Trainer) Step(batches []*data.Batch, lr float64) (StepResult, error) {
 	if len(batches) != t.accum {
 		return StepResult{}, fmt.Errorf("train: step needs %d micro-batches, got %d", t.accum, len(batches))
 	}
+	if err := t.extra.check(batches...); err != nil {
+		return StepResult{}, err
+	}
 	lrT := tensors.FromScalar(float32(lr))
 	if t.accum == 1 {
 		if t.stepExec == nil {
@@ -263,9 +315,9 @@ func (t *Trainer) Step(batches []*data.Batch, lr float64) (StepResult, error) {
 			t.stepExec, err = model.NewExec(t.backend, t.model.Store, func(scope *model.Scope, in []*Node) []*Node {
 				g := in[0].Graph()
 				scope.SetTraining(g, true)
-				out := t.loss(batchInputs(in), true)
+				out := t.loss(batchInputs(in, t.extra), true)
 				loss, tokens := out.Loss, out.LossTokens
-				norm := t.opt.Apply(g, t.gradients(g, loss), in[5])
+				norm := t.opt.Apply(g, t.gradients(g, loss), in[len(in)-1])
 				return []*Node{ConvertDType(loss, dtypes.Float32), ConvertDType(tokens, dtypes.Float32), norm}
 			})
 			if err != nil {
@@ -283,7 +335,7 @@ func (t *Trainer) Step(batches []*data.Batch, lr float64) (StepResult, error) {
 		t.microExec, err = model.NewExec(t.backend, t.model.Store, func(scope *model.Scope, in []*Node) []*Node {
 			g := in[0].Graph()
 			scope.SetTraining(g, true)
-			out := t.loss(batchInputs(in), true)
+			out := t.loss(batchInputs(in, t.extra), true)
 			loss, tokens := out.Loss, ConvertDType(out.LossTokens, dtypes.Float32)
 			// Accumulate d(sum of token losses), divided by all tokens later.
 			sum := Mul(ConvertDType(loss, dtypes.Float32), tokens)
@@ -347,7 +399,7 @@ func (t *Trainer) Evaluate(batches []*data.Batch) (EvalResult, error) {
 		t.evalExec, err = model.NewExec(t.backend, t.model.Store, func(scope *model.Scope, in []*Node) []*Node {
 			g := in[0].Graph()
 			scope.SetTraining(g, true) // bind weights as parameters: they change between evaluations
-			bi := batchInputs(in)
+			bi := batchInputs(in, t.evalExtra)
 			out := t.loss(bi, false)
 			correct := tokenAccuracy(out.Logits, bi.Labels)
 			return []*Node{ConvertDType(out.Loss, dtypes.Float32), ConvertDType(out.LossTokens, dtypes.Float32), correct}
@@ -355,6 +407,9 @@ func (t *Trainer) Evaluate(batches []*data.Batch) (EvalResult, error) {
 		if err != nil {
 			return EvalResult{}, fmt.Errorf("train: %w", err)
 		}
+	}
+	if err := t.evalExtra.check(batches...); err != nil {
+		return EvalResult{}, err
 	}
 	var sum, correct float64
 	var tokens int

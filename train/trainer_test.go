@@ -337,3 +337,62 @@ func paramOf(t testing.TB, v *model.Variable) []float32 {
 	v.MustValue().MustConstFlatData(func(f any) { out = append(out, f.([]float32)...) })
 	return out
 }
+
+// TestBatchExtraInputs: a batch's side inputs reach the loss as nodes of
+// shape [B, T, K], in training steps, accumulation and evaluation; a batch
+// with other side inputs is refused.
+func TestBatchExtraInputs(t *testing.T) {
+	m := loadModel(t, "llama")
+	b := fixtureBatch(t, "llama")
+	const K = 3
+	var w []float32
+	var sum float64
+	for i := range b.Size * b.Length * K {
+		v := float32(i%7) / 10
+		w, sum = append(w, v), sum+float64(v)
+	}
+	b.Extra = []data.Extra{{Name: "w", K: K, Float32: w}}
+	base := CausalLM(m, models.Hooks{}, models.Hooks{}, 0)
+	loss := func(in Inputs, train bool) models.Outputs {
+		out := base(in, train)
+		x := in.Extra["w"]
+		if d := x.Shape().Dimensions; !slices.Equal(d, []int{b.Size, b.Length, K}) {
+			panic("extra input shape")
+		}
+		out.Loss = Add(out.Loss, ReduceAllSum(x))
+		return out
+	}
+	be := testBackend(t)
+	plain, err := NewTrainer(m, be, TrainerOptions{Params: m.ParamNames(), Optimizer: OptimizerConfig{LR: 1e-9}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := plain.Evaluate([]*data.Batch{{Size: b.Size, Length: b.Length, InputIDs: b.InputIDs, Labels: b.Labels,
+		AttentionMask: b.AttentionMask, PositionIDs: b.PositionIDs, SegmentIDs: b.SegmentIDs}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := NewTrainer(m, be, TrainerOptions{Params: m.ParamNames(), Optimizer: OptimizerConfig{LR: 1e-9}, Loss: loss})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, err := tr.Evaluate([]*data.Batch{b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if math.Abs(ev.Loss-(ref.Loss+sum)) > 1e-4 {
+		t.Errorf("evaluation loss %.6f, want %.6f + %.6f", ev.Loss, ref.Loss, sum)
+	}
+	st, err := tr.Step([]*data.Batch{b}, 1e-9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if math.Abs(st.Loss-(ref.Loss+sum)) > 1e-4 {
+		t.Errorf("step loss %.6f, want %.6f", st.Loss, ref.Loss+sum)
+	}
+	plainBatch := *b
+	plainBatch.Extra = nil
+	if _, err := tr.Step([]*data.Batch{&plainBatch}, 1e-9); err == nil {
+		t.Error("a batch without the side input was accepted")
+	}
+}

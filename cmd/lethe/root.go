@@ -33,6 +33,7 @@ func newRootCmd(in io.Reader, out, errOut io.Writer) *cobra.Command {
 		newUnlearnCmd(),
 		newEvalCmd(),
 		newQuickstartCmd(),
+		newDistillCmd(),
 	)
 	return root
 }

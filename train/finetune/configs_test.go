@@ -22,7 +22,9 @@ func TestRecipes(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, p := range m {
-			if !strings.HasPrefix(p, "configs/unlearn/") { // unlearning recipes: package unlearn/recipe
+			// Unlearning and distillation recipes: packages unlearn/recipe
+			// and distill/recipe.
+			if !strings.HasPrefix(p, "configs/unlearn/") && !strings.HasPrefix(p, "configs/distill/") {
 				paths = append(paths, p)
 			}
 		}

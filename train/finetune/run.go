@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/gomlx/ml/model"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/lethe-ml/lethe/data"
@@ -46,6 +48,45 @@ type Options struct {
 	Resume bool
 	// Backend is used instead of creating the one Model.Backend names.
 	Backend compute.Backend
+	// Objective, when set, replaces the causal-LM objective (distillation:
+	// package distill/recipe). It is called once the model, its adapters,
+	// dropout and the evaluation batches exist.
+	Objective func(ObjectiveInfo) (*Objective, error)
+}
+
+// ObjectiveInfo is what Options.Objective builds an objective from.
+type ObjectiveInfo struct {
+	Model     *models.Model
+	Tokenizer *tokenizer.Tokenizer
+	Backend   compute.Backend
+	// Hooks are the training hooks (adapters and dropout), EvalHooks the
+	// evaluation hooks (adapters), HeadSamples the multi-sample dropout
+	// samples of the LM head.
+	Hooks, EvalHooks models.Hooks
+	HeadSamples      int
+	// EvalBatches are the held-out batches (data.eval).
+	EvalBatches []*data.Batch
+	// Log receives progress lines.
+	Log io.Writer
+}
+
+// Objective is a training objective in place of the causal-LM loss.
+type Objective struct {
+	// Loss is the objective of training graphs; evaluation graphs (train
+	// false) should return the causal-LM loss, so that eval_loss and early
+	// stopping mean what they do in fine-tuning.
+	Loss train.LossFunc
+	// Params and Vars are trained along with the model's (or adapter's)
+	// parameters, e.g. the projections of hidden-state hints.
+	Params []string
+	Vars   map[string]*model.Variable
+	// Prepare, when set, sees every training batch before its step (step
+	// counts from 0) and returns the batch to train on: side inputs (an
+	// offline teacher's top-k), sequences the student generated.
+	Prepare func(ctx context.Context, b *data.Batch, step int) (*data.Batch, error)
+	// Finish, when set, runs after the last step, before the model is
+	// exported: final measurements.
+	Finish func(ctx context.Context) error
 }
 
 // Result summarises a run; Run writes it to metrics.json.
@@ -115,6 +156,7 @@ type run struct {
 	model   *models.Model
 	tok     *tokenizer.Tokenizer
 	tuner   tuner
+	obj     *Objective
 	reg     *dropout.Regularizer
 	prog    *progressive
 	trainer *train.Trainer
@@ -205,45 +247,67 @@ func (r *run) open() error {
 	return nil
 }
 
+// Loaders opens a recipe's training data (epochs passes) and its
+// evaluation data (one pass; nil without data.eval), tokenized with tok
+// as a run does: `lethe distill cache-teacher` runs a teacher over the
+// same batches a run trains on.
+func Loaders(ctx context.Context, cfg Config, tok *tokenizer.Tokenizer, epochs int) (trainL, evalL *data.Loader, err error) {
+	dc := cfg.Data
+	tc := dc.Tokenize
+	if tc.AppendEOS && tc.EOSID == 0 {
+		id, err := data.EOSID(tok)
+		if err != nil {
+			return nil, nil, fmt.Errorf("data.tokenize.append_eos: %w (or set data.tokenize.eos_id)", err)
+		}
+		tc.EOSID = id
+	}
+	render, err := data.NewChatRenderer(tok, cfg.Tokenizer.ChatTemplate)
+	if err != nil {
+		return nil, nil, fmt.Errorf("tokenizer.chat_template: %w", err)
+	}
+	pre, err := data.NewPreprocessor(tok, render, tc)
+	if err != nil {
+		return nil, nil, fmt.Errorf("data.tokenize: %w", err)
+	}
+	ds, err := data.Open(ctx, dc.Train)
+	if err != nil {
+		return nil, nil, fmt.Errorf("data.train: %w", err)
+	}
+	lc := data.LoaderConfig{Collate: dc.Collate, Shuffle: dc.Shuffle, Seed: dc.Seed, WindowRows: dc.WindowRows, Epochs: epochs}
+	if trainL, err = data.NewLoader(ds, pre, lc); err != nil {
+		return nil, nil, fmt.Errorf("data: %w", err)
+	}
+	if dc.Eval == nil {
+		return trainL, nil, nil
+	}
+	eds, err := data.Open(ctx, *dc.Eval)
+	if err != nil {
+		return nil, nil, fmt.Errorf("data.eval: %w", err)
+	}
+	if evalL, err = data.NewLoader(eds, pre, data.LoaderConfig{Collate: dc.Collate, Epochs: 1}); err != nil {
+		return nil, nil, fmt.Errorf("data.eval: %w", err)
+	}
+	return trainL, evalL, nil
+}
+
 // openData opens the datasets, counts the steps and reads the evaluation
 // batches.
 func (r *run) openData(ctx context.Context) error {
 	dc := r.cfg.Data
-	tc := dc.Tokenize
-	if tc.AppendEOS && tc.EOSID == 0 {
-		id, err := data.EOSID(r.tok)
-		if err != nil {
-			return fmt.Errorf("data.tokenize.append_eos: %w (or set data.tokenize.eos_id)", err)
-		}
-		tc.EOSID = id
-	}
-	render, err := data.NewChatRenderer(r.tok, r.cfg.Tokenizer.ChatTemplate)
-	if err != nil {
-		return fmt.Errorf("tokenizer.chat_template: %w", err)
-	}
-	pre, err := data.NewPreprocessor(r.tok, render, tc)
-	if err != nil {
-		return fmt.Errorf("data.tokenize: %w", err)
-	}
-	ds, err := data.Open(ctx, dc.Train)
-	if err != nil {
-		return fmt.Errorf("data.train: %w", err)
-	}
 	epochs := r.cfg.Training.Epochs
 	if epochs == 0 { // until training.max_steps
 		epochs = math.MaxInt32
 	}
-	lc := data.LoaderConfig{Collate: dc.Collate, Shuffle: dc.Shuffle, Seed: dc.Seed, WindowRows: dc.WindowRows, Epochs: epochs}
-	if r.loader, err = data.NewLoader(ds, pre, lc); err != nil {
-		return fmt.Errorf("data: %w", err)
+	var el *data.Loader
+	var err error
+	if r.loader, el, err = Loaders(ctx, r.cfg, r.tok, epochs); err != nil {
+		return err
 	}
 	if r.cfg.Training.Epochs == 0 {
 		// Repeating the data until max_steps needs one batch in an epoch.
-		one := lc
-		one.Epochs = 1
-		probe, err := data.NewLoader(ds, pre, one)
+		probe, _, err := Loaders(ctx, r.cfg, r.tok, 1)
 		if err != nil {
-			return fmt.Errorf("data: %w", err)
+			return err
 		}
 		if n, err := firstBatches(ctx, probe, 1); err != nil {
 			return fmt.Errorf("data.train: %w", err)
@@ -262,16 +326,8 @@ func (r *run) openData(ctx context.Context) error {
 			return fmt.Errorf("data.train: %d batches make no optimizer step of %d batches (training.grad_accum)", n, r.cfg.Training.GradAccum)
 		}
 	}
-	if dc.Eval == nil {
+	if el == nil {
 		return nil
-	}
-	eds, err := data.Open(ctx, *dc.Eval)
-	if err != nil {
-		return fmt.Errorf("data.eval: %w", err)
-	}
-	el, err := data.NewLoader(eds, pre, data.LoaderConfig{Collate: dc.Collate, Epochs: 1})
-	if err != nil {
-		return fmt.Errorf("data.eval: %w", err)
 	}
 	it, err := el.Iterate(data.Position{})
 	if err != nil {
@@ -341,19 +397,40 @@ func (r *run) build() error {
 	hooks := peft.ComposeHooks(r.tuner.Hooks(true), r.reg.Hooks())
 	evalHooks := r.tuner.Hooks(false)
 	loss := train.CausalLM(r.model, hooks, evalHooks, r.reg.HeadSamples())
+	params, vars := r.tuner.Params(), r.tuner.Vars()
+	if r.opts.Objective != nil {
+		if r.obj, err = r.opts.Objective(ObjectiveInfo{Model: r.model, Tokenizer: r.tok, Backend: r.backend, Hooks: hooks,
+			EvalHooks: evalHooks, HeadSamples: r.reg.HeadSamples(), EvalBatches: r.evalBatch, Log: r.log}); err != nil {
+			return err
+		}
+		loss = r.obj.Loss
+		params = append(slices.Clone(params), r.obj.Params...)
+		if len(r.obj.Vars) > 0 {
+			merged := maps.Clone(r.obj.Vars)
+			maps.Copy(merged, vars)
+			vars = merged
+		}
+	}
 	if w, ok := r.tuner.(interface {
 		WrapLoss(train.LossFunc) train.LossFunc
 	}); ok {
 		loss = w.WrapLoss(loss)
 	}
 	r.trainer, err = train.NewTrainer(r.model, r.backend, train.TrainerOptions{
-		Params: r.tuner.Params(), Vars: r.tuner.Vars(), Optimizer: r.cfg.Optimizer, Loss: loss,
+		Params: params, Vars: vars, Optimizer: r.cfg.Optimizer, Loss: loss,
 		GradAccum: r.cfg.Training.GradAccum, Seed: r.cfg.Training.Seed,
 	})
 	if err != nil {
 		return err
 	}
 	r.result.Trainable = r.tuner.Trainable()
+	if r.obj != nil {
+		for _, name := range r.obj.Params {
+			if v, ok := r.obj.Vars[name]; ok {
+				r.result.Trainable += int64(v.Shape().Size())
+			}
+		}
+	}
 	r.result.Backend = r.info
 	r.result.TotalSteps = r.total
 	return nil
@@ -470,6 +547,11 @@ func (r *run) train(ctx context.Context) (*Result, error) {
 		rng := rand.New(rand.NewPCG(uint64(tc.Seed), uint64(step)))
 		var inTokens int64
 		for i, b := range micro {
+			if r.obj != nil && r.obj.Prepare != nil {
+				if b, err = r.obj.Prepare(ctx, b, step); err != nil {
+					return nil, fmt.Errorf("step %d: %w", step+1, err)
+				}
+			}
 			micro[i] = r.reg.MaskBatch(b, rng)
 			inTokens += nonPadding(b)
 		}
@@ -559,6 +641,11 @@ func (r *run) train(ctx context.Context) (*Result, error) {
 	}
 	if err := r.checkpoint(it); err != nil {
 		return nil, err
+	}
+	if r.obj != nil && r.obj.Finish != nil {
+		if err := r.obj.Finish(ctx); err != nil {
+			return nil, err
+		}
 	}
 	if err := r.export(); err != nil {
 		return nil, err
