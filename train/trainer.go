@@ -204,10 +204,13 @@ func (e *extraNames) check(batches ...*data.Batch) error {
 	return nil
 }
 
-// batchArgs turns a data batch into executor arguments.
-func batchArgs(b *data.Batch) []any {
+// BatchTensors are the executor arguments of a batch, in the order of the
+// inputs of a trainer's graphs: its five [B, T] int32 fields (InputIDs,
+// Labels, AttentionMask, PositionIDs, SegmentIDs), then its side inputs
+// [B, T, K].
+func BatchTensors(b *data.Batch) []*tensors.Tensor {
 	shape := []int{b.Size, b.Length}
-	args := []any{
+	out := []*tensors.Tensor{
 		tensors.FromFlatDataAndDimensions(b.InputIDs, shape...),
 		tensors.FromFlatDataAndDimensions(b.Labels, shape...),
 		tensors.FromFlatDataAndDimensions(b.AttentionMask, shape...),
@@ -216,10 +219,19 @@ func batchArgs(b *data.Batch) []any {
 	}
 	for _, e := range b.Extra {
 		if e.Int32 != nil {
-			args = append(args, tensors.FromFlatDataAndDimensions(e.Int32, b.Size, b.Length, e.K))
+			out = append(out, tensors.FromFlatDataAndDimensions(e.Int32, b.Size, b.Length, e.K))
 		} else {
-			args = append(args, tensors.FromFlatDataAndDimensions(e.Float32, b.Size, b.Length, e.K))
+			out = append(out, tensors.FromFlatDataAndDimensions(e.Float32, b.Size, b.Length, e.K))
 		}
+	}
+	return out
+}
+
+// batchArgs turns a data batch into executor arguments.
+func batchArgs(b *data.Batch) []any {
+	var args []any
+	for _, t := range BatchTensors(b) {
+		args = append(args, t)
 	}
 	return args
 }

@@ -68,6 +68,10 @@ func TestDistillCutsKL(t *testing.T) {
 			t.Errorf("metrics.json: %s = %v", k, m[k])
 		}
 	}
+	// config.yaml is the whole recipe, teacher and loss included.
+	if back, err := LoadConfig(filepath.Join(cfg.Output.Dir, "config.yaml"), nil); err != nil || back.Teacher == nil || back.Teacher.Path != cfg.Teacher.Path || back.Loss.Name != "forward_kl" {
+		t.Errorf("config.yaml: %+v, %v", back.Teacher, err)
+	}
 	// The student was made from the teacher's configuration.
 	sc, err := models.LoadConfig(filepath.Join(cfg.Output.Dir, StudentInitDir, "config.json"))
 	if err != nil {
@@ -334,5 +338,47 @@ func TestTeacherDrop(t *testing.T) {
 	}
 	if math.Abs(res.FirstTrainLoss-one.FirstTrainLoss) > 1e-5 || !(res.KLAfter < res.KLBefore) {
 		t.Errorf("first loss %.6f (one teacher %.6f), KL %.4f -> %.4f", res.FirstTrainLoss, one.FirstTrainLoss, res.KLBefore, res.KLAfter)
+	}
+}
+
+// TestResumeKeepsKLBefore: a resumed run continues from its checkpoint
+// and reports the KL measured before the first step, not at the resumption;
+// a finished run folder is not overwritten unless asked.
+func TestResumeKeepsKLBefore(t *testing.T) {
+	t.Chdir("../..")
+	b := testBackend(t)
+	dir := filepath.Join(t.TempDir(), "run")
+	first, err := Run(context.Background(), smoke(t, "training.max_steps=10", "output.dir="+dir), Options{Backend: b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	more, err := Run(context.Background(), smoke(t, "training.max_steps=20", "output.dir="+dir), Options{Backend: b, Resume: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if more.Steps != 20 || more.KLBefore != first.KLBefore || !(more.KLAfter < first.KLAfter) {
+		t.Errorf("resumed: %d steps, KL %.4f -> %.4f; first run KL %.4f -> %.4f", more.Steps, more.KLBefore, more.KLAfter, first.KLBefore, first.KLAfter)
+	}
+	if _, err := Run(context.Background(), smoke(t, "output.dir="+dir, "output.overwrite=false"), Options{Backend: b}); err == nil || !strings.Contains(err.Error(), "output.dir") {
+		t.Errorf("a finished run folder was overwritten: %v", err)
+	}
+}
+
+// TestBFloat16Teacher: a teacher computing in bfloat16 gives the float32
+// teacher's held-out KL within bfloat16's precision.
+func TestBFloat16Teacher(t *testing.T) {
+	t.Chdir("../..")
+	b := testBackend(t)
+	f32, err := Run(context.Background(), smoke(t, "training.max_steps=1"), Options{Backend: b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bf16, err := Run(context.Background(), smoke(t, "training.max_steps=1", "teacher.dtype=bfloat16"), Options{Backend: b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("KL before: float32 teacher %.6f, bfloat16 teacher %.6f", f32.KLBefore, bf16.KLBefore)
+	if d := math.Abs(f32.KLBefore - bf16.KLBefore); d > 0.02*f32.KLBefore || d == 0 {
+		t.Errorf("KL before: float32 teacher %.6f, bfloat16 teacher %.6f", f32.KLBefore, bf16.KLBefore)
 	}
 }

@@ -15,8 +15,8 @@ import (
 	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/dtypes"
 	. "github.com/gomlx/gomlx/core/graph"
-	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/lethe-ml/lethe/data"
 	"github.com/lethe-ml/lethe/decoding"
@@ -37,6 +37,10 @@ type Options struct {
 	// Backend is used instead of the one model.backend names.
 	Backend compute.Backend
 }
+
+// BeforeFile, in the run folder, keeps the measurements before training
+// for --resume.
+const BeforeFile = "distill_before.json"
 
 // Result is finetune's summary of the run plus the distillation numbers;
 // Run writes it to the run folder's metrics.json.
@@ -88,14 +92,18 @@ func Run(ctx context.Context, cfg Config, opts Options) (*Result, error) {
 			}
 		}
 	}()
+	before := filepath.Join(cfg.Output.Dir, BeforeFile)
 	if opts.Resume {
 		// kl_before was measured at the start of the run.
-		if raw, err := os.ReadFile(filepath.Join(cfg.Output.Dir, finetune.SummaryFile)); err == nil {
-			var prev Result
-			if json.Unmarshal(raw, &prev) == nil {
-				res.KLBefore, res.CEBefore = prev.KLBefore, prev.CEBefore
-			}
+		raw, err := os.ReadFile(before)
+		if err != nil {
+			return nil, fmt.Errorf("resume: %w", err)
 		}
+		if err := json.Unmarshal(raw, res); err != nil {
+			return nil, fmt.Errorf("resume: %s: %w", before, err)
+		}
+	} else if _, err := os.Stat(filepath.Join(cfg.Output.Dir, finetune.SummaryFile)); err == nil && !cfg.Output.Overwrite {
+		return nil, fmt.Errorf("output.dir: %s holds a previous run; continue it with --resume, or set output.overwrite=true to replace it", cfg.Output.Dir)
 	}
 	if st := cfg.Student; st != nil && !opts.Resume {
 		t := cfg.TeacherList()[0]
@@ -112,13 +120,16 @@ func Run(ctx context.Context, cfg Config, opts Options) (*Result, error) {
 		if err != nil {
 			return nil, err
 		}
-		if !opts.Resume || res.KLBefore == 0 {
+		if !opts.Resume {
 			m, err := o.measure()
 			if err != nil {
 				return nil, fmt.Errorf("kl_before: %w", err)
 			}
 			res.KLBefore, res.CEBefore, res.TeacherCE = m.kl, m.ce, m.teacherCE
 			fmt.Fprintf(log, "lethe: before distillation: KL(teacher || student) %.4f, student CE %.4f%s\n", m.kl, m.ce, teacherNote(m.teacherCE))
+			if err := train.WriteJSONAtomic(before, res); err != nil {
+				return nil, err
+			}
 		}
 		return o.finetuneObjective(res, log), nil
 	}
@@ -127,12 +138,29 @@ func Run(ctx context.Context, cfg Config, opts Options) (*Result, error) {
 		return nil, err
 	}
 	res.Result = *fres
+	// finetune recorded its own part of the recipe; record all of it.
+	if err := writeConfig(filepath.Join(cfg.Output.Dir, finetune.ConfigFile), cfg); err != nil {
+		return nil, err
+	}
 	if res.KLBefore > 0 {
 		res.KLReduction = 1 - res.KLAfter/res.KLBefore
 	}
 	fmt.Fprintf(log, "lethe: distillation: KL %.4f -> %.4f (%.1f%% less), student CE %.4f -> %.4f\n",
 		res.KLBefore, res.KLAfter, 100*res.KLReduction, res.CEBefore, res.CEAfter)
 	return res, train.WriteJSONAtomic(filepath.Join(cfg.Output.Dir, finetune.SummaryFile), res)
+}
+
+// writeConfig writes the resolved recipe as YAML, atomically.
+func writeConfig(path string, cfg Config) error {
+	y, err := yaml.Marshal(cfg)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, y, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
 }
 
 func teacherNote(ce *float64) string {
@@ -454,7 +482,7 @@ func (o *objective) measure() (measurement, error) {
 	var kl, ce, tce, n float64
 	for i, b := range o.eval {
 		args := []any{}
-		for _, a := range batchTensors(b) {
+		for _, a := range train.BatchTensors(b) {
 			args = append(args, a)
 		}
 		res, err := exec.Call(args...)
@@ -478,27 +506,6 @@ func (o *objective) measure() (measurement, error) {
 		}
 	}
 	return m, nil
-}
-
-// batchTensors are the executor arguments of a batch: its five [B, T]
-// fields, then its side inputs [B, T, K].
-func batchTensors(b *data.Batch) []*tensors.Tensor {
-	shape := []int{b.Size, b.Length}
-	out := []*tensors.Tensor{
-		tensors.FromFlatDataAndDimensions(b.InputIDs, shape...),
-		tensors.FromFlatDataAndDimensions(b.Labels, shape...),
-		tensors.FromFlatDataAndDimensions(b.AttentionMask, shape...),
-		tensors.FromFlatDataAndDimensions(b.PositionIDs, shape...),
-		tensors.FromFlatDataAndDimensions(b.SegmentIDs, shape...),
-	}
-	for _, e := range b.Extra {
-		if e.Int32 != nil {
-			out = append(out, tensors.FromFlatDataAndDimensions(e.Int32, b.Size, b.Length, e.K))
-		} else {
-			out = append(out, tensors.FromFlatDataAndDimensions(e.Float32, b.Size, b.Length, e.K))
-		}
-	}
-	return out
 }
 
 func scalar(t interface{ Value() any }) float64 {
