@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"math/rand/v2"
-	"slices"
 	"sync"
 
 	"github.com/gomlx/compute"
@@ -16,7 +14,7 @@ import (
 	"github.com/gomlx/gomlx/ml/model"
 
 	"github.com/lethe-ml/lethe/models"
-	"github.com/lethe-ml/lethe/unlearn/metrics"
+	"github.com/lethe-ml/lethe/decoding/uncertainty"
 )
 
 // Example is a prompt and the completion a model should give.
@@ -60,8 +58,9 @@ type RashomonResult struct {
 	// Losses that of every mask.
 	BaseLoss float64   `json:"base_loss"`
 	Losses   []float64 `json:"losses"`
-	// Set lists the masks in the Rashomon set; LossMin, LossMax and
-	// LossStd spread the set's losses.
+	// Set lists the masks in the Rashomon set (within Epsilon of the
+	// best of the model and its masks); LossMin, LossMax and LossStd
+	// spread the losses of the set, the model included when it is in it.
 	Set                       []int   `json:"set"`
 	LossMin, LossMax, LossStd float64 `json:"-"`
 	// Accuracies are the base model's and each mask's fraction of
@@ -73,7 +72,7 @@ type RashomonResult struct {
 	Correct     [][]int `json:"-"`
 	// Ambiguity, Discrepancy and Disagreement are the predictive
 	// multiplicity of the set's per-example correctness against the base
-	// model (package unlearn/metrics).
+	// model (uncertainty.Rashomon).
 	Ambiguity, Discrepancy, Disagreement float64
 }
 
@@ -133,34 +132,19 @@ func (r *Rashomon) Evaluate(ctx context.Context, examples []Example) (*RashomonR
 		correct = append(correct, c)
 	}
 	res.Correct = correct
-	best := min(base, slices.Min(res.Losses))
-	var alts [][]int
-	var set []float64
-	for k, l := range res.Losses {
-		if l <= best+r.opts.Epsilon {
-			res.Set = append(res.Set, k)
-			alts = append(alts, correct[k])
-			set = append(set, l)
+	// The set is taken over the model and its masks: index 0 is the model.
+	set, err := uncertainty.Rashomon(append([]float64{base}, res.Losses...), r.opts.Epsilon,
+		append([][]int{baseCorrect}, correct...), baseCorrect)
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range set.Members {
+		if k > 0 {
+			res.Set = append(res.Set, k-1)
 		}
 	}
-	if len(set) == 0 {
-		return res, nil // no mask is near enough: the set is the model alone
-	}
-	res.LossMin, res.LossMax = slices.Min(set), slices.Max(set)
-	m := mean64(set)
-	for _, l := range set {
-		res.LossStd += (l - m) * (l - m) / float64(len(set))
-	}
-	res.LossStd = math.Sqrt(res.LossStd)
-	if res.Ambiguity, err = metrics.Ambiguity(baseCorrect, alts); err != nil {
-		return nil, err
-	}
-	if res.Discrepancy, err = metrics.Discrepancy(baseCorrect, alts); err != nil {
-		return nil, err
-	}
-	if res.Disagreement, err = metrics.Disagreement(append([][]int{baseCorrect}, alts...)); err != nil {
-		return nil, err
-	}
+	res.LossMin, res.LossMax, res.LossStd = set.MinLoss, set.MaxLoss, set.StdLoss
+	res.Ambiguity, res.Discrepancy, res.Disagreement = set.Ambiguity, set.Discrepancy, set.Disagreement
 	return res, nil
 }
 
