@@ -13,8 +13,8 @@ import (
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
 
-	"github.com/lethe-ml/lethe/models"
 	"github.com/lethe-ml/lethe/decoding/uncertainty"
+	"github.com/lethe-ml/lethe/models"
 )
 
 // Example is a prompt and the completion a model should give.
