@@ -34,6 +34,7 @@ func newRootCmd(in io.Reader, out, errOut io.Writer) *cobra.Command {
 		newEvalCmd(),
 		newQuickstartCmd(),
 		newDistillCmd(),
+		newUncertaintyCmd(),
 	)
 	return root
 }
