@@ -3,6 +3,7 @@ package models
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/gomlx/compute/dtypes"
 	. "github.com/gomlx/gomlx/core/graph"
@@ -25,6 +26,11 @@ type Inputs struct {
 	// Start is the slot of the first token, a scalar int32 (needed with a
 	// Cache; nil means 0).
 	Start *Node
+	// Hidden, with Options.StartLayer > 0, is the input [B, T, H] of layer
+	// StartLayer (the raw output of the layer before it, as
+	// Outputs.Hidden[StartLayer] of a full pass holds it), used in place of
+	// the embeddings; IDs may then be nil.
+	Hidden *Node
 	// Labels [B, T], when set, gives Outputs.Loss (transformers'
 	// causal-LM loss: shifted inside, -100 ignored).
 	Labels *Node
@@ -36,7 +42,9 @@ type Inputs struct {
 
 // Cache is the key/value cache of a forward pass: per layer, keys and
 // values [B, K, S, D] for S slots (transformers' layout, which attention
-// reads without a transpose).
+// reads without a transpose). It has NumLayers entries; those of layers a
+// pass does not run (Options.StartLayer, Options.ExitLayer) may be nil and
+// are returned as they came.
 type Cache struct {
 	Keys, Values []*Node
 }
@@ -47,8 +55,16 @@ type Outputs struct {
 	Logits *Node
 	// Hidden holds NumLayers+1 states [B, T, H] as transformers'
 	// output_hidden_states: the embeddings, the output of every layer but
-	// the last, and the last after the final norm.
+	// the last, and the last after the final norm. With Options.ExitLayer
+	// E (and StartLayer s) it holds E−s+1: the input (embeddings or
+	// Inputs.Hidden), the outputs of layers s+1..E−1 and that of layer E
+	// after the final norm (when no layer runs, s = E: the input and the
+	// input after the final norm).
 	Hidden []*Node
+	// LayerLogits are the logits [B, T, V] (or [B, 1, V] with
+	// LastTokenOnly) of Options.LayerLogits, in its order: the final norm
+	// and the LM head applied to the output of each listed layer.
+	LayerLogits []*Node
 	// Cache is the updated cache (nil without one).
 	Cache *Cache
 	// Loss and LossTokens are set when Inputs.Labels is.
@@ -66,6 +82,22 @@ type Options struct {
 	// Penultimate hook (multi-sample dropout): Loss is the mean of their
 	// losses and Logits the mean of their logits.
 	HeadSamples int
+	// ExitLayer, when > 0, runs only the first ExitLayer decoder layers and
+	// then the final norm and the LM head on their output (LayerSkip's
+	// early exit); 0 runs them all. With a Cache only those layers' caches
+	// are read and updated.
+	ExitLayer int
+	// StartLayer, when > 0, starts the pass at layer StartLayer (0-based)
+	// from Inputs.Hidden instead of the embeddings: the rest of a pass
+	// whose first layers ran elsewhere (self-speculative verification).
+	StartLayer int
+	// LayerLogits lists layers whose output also goes through the final
+	// norm and the LM head (Outputs.LayerLogits, e.g. DoLa's premature
+	// layers or the early-exit loss): l in [StartLayer, ExitLayer] is the
+	// state after l layers, l = StartLayer the pass's input (the
+	// embeddings when 0), the last one the state Logits come from. The
+	// Penultimate hook does not apply to them.
+	LayerLogits []int
 }
 
 // Hooks are the points where fine-tuning changes a forward pass (dropout of
@@ -110,17 +142,39 @@ type passState struct {
 	out   *Cache // updated cache
 }
 
-// Forward builds a forward pass in the graph of in.IDs. It panics on
-// malformed inputs (as graph building does); Exec turns panics into errors.
+// Forward builds a forward pass in the graph of in.IDs (of in.Hidden with
+// Options.StartLayer). It panics on malformed inputs (as graph building
+// does); Exec turns panics into errors.
 func (m *Model) Forward(in Inputs, opts Options) Outputs {
-	g := in.IDs.Graph()
 	c := m.Config
-	dims := in.IDs.Shape().Dimensions
-	if len(dims) != 2 {
-		panic(fmt.Errorf("input ids must be [batch, tokens], got shape %s", in.IDs.Shape()))
+	first, exit := opts.StartLayer, opts.ExitLayer
+	if exit == 0 {
+		exit = c.NumLayers
 	}
-	B, T := dims[0], dims[1]
-	ids := ConvertDType(in.IDs, dtypes.Int32)
+	if exit < 0 || exit > c.NumLayers || first < 0 || first > exit {
+		panic(fmt.Errorf("layers [%d, %d) are not a range of the model's %d layers", first, exit, c.NumLayers))
+	}
+	var g *Graph
+	var ids *Node
+	var B, T int
+	if first > 0 {
+		if in.Hidden == nil {
+			panic(fmt.Errorf("a pass starting at layer %d needs the hidden states of its input", first))
+		}
+		dims := in.Hidden.Shape().Dimensions
+		if len(dims) != 3 || dims[2] != c.HiddenSize {
+			panic(fmt.Errorf("input hidden states must be [batch, tokens, %d], got shape %s", c.HiddenSize, in.Hidden.Shape()))
+		}
+		g, B, T = in.Hidden.Graph(), dims[0], dims[1]
+	} else {
+		g = in.IDs.Graph()
+		dims := in.IDs.Shape().Dimensions
+		if len(dims) != 2 {
+			panic(fmt.Errorf("input ids must be [batch, tokens], got shape %s", in.IDs.Shape()))
+		}
+		B, T = dims[0], dims[1]
+		ids = ConvertDType(in.IDs, dtypes.Int32)
+	}
 	start := in.Start
 	if start == nil {
 		start = Scalar(g, dtypes.Int32, 0)
@@ -136,7 +190,17 @@ func (m *Model) Forward(in Inputs, opts Options) Outputs {
 		if len(in.Cache.Keys) != c.NumLayers || len(in.Cache.Values) != c.NumLayers {
 			panic(fmt.Errorf("cache has %d/%d layers, the model %d", len(in.Cache.Keys), len(in.Cache.Values), c.NumLayers))
 		}
-		S = in.Cache.Keys[0].Shape().Dimensions[2]
+		for i := first; i < exit; i++ {
+			if in.Cache.Keys[i] == nil || in.Cache.Values[i] == nil {
+				panic(fmt.Errorf("the cache of layer %d is missing", i))
+			}
+		}
+		for _, k := range in.Cache.Keys {
+			if k != nil {
+				S = k.Shape().Dimensions[2]
+				break
+			}
+		}
 	}
 	mask := in.Mask
 	if mask == nil {
@@ -154,21 +218,28 @@ func (m *Model) Forward(in Inputs, opts Options) Outputs {
 		st.cos, st.sin = ropeCosSin(positions, ropeInvFreq(c.Rope, c.HeadDim))
 	}
 	if in.Cache != nil {
-		st.out = &Cache{}
+		st.out = &Cache{Keys: slices.Clone(in.Cache.Keys), Values: slices.Clone(in.Cache.Values)}
 	}
 	arch := m.arch()
-	x := arch.embed(st, ids, positions)
-	if h := opts.Hooks.Embeddings; h != nil {
-		x = h(x)
+	var x *Node
+	if first > 0 {
+		x = ConvertDType(in.Hidden, m.DType)
+	} else {
+		x = arch.embed(st, ids, positions)
+		if h := opts.Hooks.Embeddings; h != nil {
+			x = h(x)
+		}
 	}
 	hidden := []*Node{x}
-	for i := 0; i < c.NumLayers; i++ {
+	raw := map[int]*Node{first: x} // the state after l layers, un-normed
+	for i := first; i < exit; i++ {
 		out := arch.layer(st, i, x)
 		if h := opts.Hooks.Layer; h != nil {
 			out = h(i, x, out)
 		}
 		x = out
-		if i < c.NumLayers-1 {
+		raw[i+1] = x
+		if i < exit-1 {
 			hidden = append(hidden, x)
 		}
 	}
@@ -178,6 +249,16 @@ func (m *Model) Forward(in Inputs, opts Options) Outputs {
 		x = SliceAxis(x, 1, AxisElem(T-1))
 	}
 	out := Outputs{Hidden: hidden, Cache: st.out}
+	for _, l := range opts.LayerLogits {
+		h, ok := raw[l]
+		if !ok {
+			panic(fmt.Errorf("layer logits of layer %d: the pass runs layers [%d, %d)", l, first, exit))
+		}
+		if opts.LastTokenOnly {
+			h = SliceAxis(h, 1, AxisElem(T-1))
+		}
+		out.LayerLogits = append(out.LayerLogits, arch.head(st, arch.norm(st, h)))
+	}
 	samples := max(opts.HeadSamples, 1)
 	for k := range samples {
 		h := x
@@ -269,8 +350,7 @@ func (st *passState) attention(i int, q, k, v *Node, scale float64) *Node {
 		at := []*Node{zero, zero, st.start, zero}
 		k = DynamicUpdateSlice(st.cache.Keys[i], ConvertDType(k, st.cache.Keys[i].DType()), at)
 		v = DynamicUpdateSlice(st.cache.Values[i], ConvertDType(v, st.cache.Values[i].DType()), at)
-		st.out.Keys = append(st.out.Keys, k)
-		st.out.Values = append(st.out.Values, v)
+		st.out.Keys[i], st.out.Values[i] = k, v
 		k, v = ConvertDType(k, q.DType()), ConvertDType(v, q.DType())
 	}
 	var hook func(*Node) *Node

@@ -44,7 +44,8 @@ type Generator struct {
 
 	mu            sync.Mutex // serialises compilation and executions
 	prefill, step *model.Exec
-	version       uint64 // Model.version the execs were built for
+	version       uint64    // Model.version the execs were built for
+	spec          specExecs // GenerateSpeculative's graphs
 }
 
 // NewGenerator returns a generator for m on backend.
