@@ -38,6 +38,19 @@ type Generator struct {
 	// Hooks apply to every forward pass: adapters (peft) or inference-time
 	// dropout. Set them before the first Generate.
 	Hooks Hooks
+	// Passes are further forward passes run at every step in the same
+	// graphs as the model's own, each with its own KV cache: the amateur
+	// of contrastive decoding (another model in the same store, see
+	// Model.FrozenIn, or the model itself with dropout hooks), the
+	// dropout samples of an MC-dropout ensemble. GenerateOptions.Combine
+	// turns their logits and the model's into the scores each step
+	// decodes from. Set them before the first Generate.
+	Passes []Pass
+	// LayerLogits lists layers whose early-exit logits (the final norm
+	// and the LM head on their output, Options.LayerLogits) come with the
+	// model's at every step: DoLa's premature layers. Set before the
+	// first Generate.
+	LayerLogits []int
 
 	m       *Model
 	backend compute.Backend
@@ -46,6 +59,15 @@ type Generator struct {
 	prefill, step *model.Exec
 	version       uint64    // Model.version the execs were built for
 	spec          specExecs // GenerateSpeculative's graphs
+}
+
+// Pass is a forward pass a Generator runs next to its model's.
+type Pass struct {
+	// Model is the pass's model [the generator's]; it must live in the
+	// generator model's store (Model.FrozenIn) and share its vocabulary.
+	Model *Model
+	// Hooks apply to the pass (dropout for a dropout amateur).
+	Hooks Hooks
 }
 
 // NewGenerator returns a generator for m on backend.
@@ -66,6 +88,18 @@ type GenerateOptions struct {
 	// sequence produced (pad for finished ones) and whether it has
 	// finished; streaming uses it. Returning an error stops generation.
 	OnStep func(step int, tokens []int, finished []bool) error
+	// Combine, with Generator.Passes or LayerLogits, turns sequence seq's
+	// logits at a step into the scores the processors and the sampler
+	// see: main is the model's row, to be written in place; passes and
+	// layers hold the passes' rows and the early-exit rows, in order.
+	Combine func(seq, step int, main []float32, passes, layers [][]float32) error
+	// PassPrompts, when set, gives pass p's prompt for sequence seq in
+	// place of the sequence's own (DCD's amateur prompt); every pass then
+	// continues with the tokens the sequence generates.
+	PassPrompts func(pass, seq int, prompt []int) []int
+	// Processors run after the ones Config makes (e.g. Antislop's bans,
+	// frequency and presence penalties).
+	Processors []decoding.Processor
 }
 
 // Generation is the result of Generate.
@@ -104,8 +138,49 @@ const (
 	minCacheBucket  = 32
 )
 
+// stream is one forward pass of a step: the model's own (stream 0) or a
+// Pass.
+type stream struct {
+	m     *Model
+	hooks Hooks
+}
+
+// streams lists the generator's forward passes, the model's first.
+func (gen *Generator) streams() ([]stream, error) {
+	out := []stream{{gen.m, gen.Hooks}}
+	for i, p := range gen.Passes {
+		m := p.Model
+		if m == nil {
+			m = gen.m
+		}
+		if m.Store != gen.m.Store {
+			return nil, fmt.Errorf("pass %d: its model is not in the generator model's store (copy it there with Model.FrozenIn)", i)
+		}
+		if m.Config.VocabSize != gen.m.Config.VocabSize {
+			return nil, fmt.Errorf("pass %d: vocabulary %d, the model's %d", i, m.Config.VocabSize, gen.m.Config.VocabSize)
+		}
+		out = append(out, stream{m, p.Hooks})
+	}
+	return out, nil
+}
+
+// cacheDims are the per-layer cache dimensions [K, D] of a model.
+func cacheDims(m *Model) (K, D int) {
+	K, D = m.Config.NumKVHeads, m.Config.HeadDim
+	if m.Config.Family == FamilyGPT2 {
+		D = m.Config.HiddenSize / m.Config.NumHeads
+	}
+	return K, D
+}
+
 // compile builds the executors, again when the weights changed. It is
 // called with gen.mu held.
+//
+// The prompt pass takes, per stream, ids and positions [B, T] and the mask
+// [B, S]; a step takes the new ids [B, 1] and the slot, then per stream
+// positions [B, 1] and the mask, then every stream's caches. Both return
+// the streams' last logits [B, 1, V], the early-exit logits of
+// LayerLogits, then every stream's keys and values.
 func (gen *Generator) compile() error {
 	m := gen.m
 	if v := m.version.Load(); gen.prefill == nil || gen.version != v {
@@ -117,50 +192,70 @@ func (gen *Generator) compile() error {
 	} else {
 		return nil
 	}
-	{
-		var err error
-		L := m.Config.NumLayers
-		K, D := m.Config.NumKVHeads, m.Config.HeadDim
-		if m.Config.Family == FamilyGPT2 {
-			D = m.Config.HiddenSize / m.Config.NumHeads
+	streams, err := gen.streams()
+	if err != nil {
+		return err
+	}
+	outputs := func(outs []Outputs) []*Node {
+		var res []*Node
+		for _, o := range outs {
+			res = append(res, ConvertDType(o.Logits, dtypes.Float32))
 		}
-		// Prompt pass: ids, positions [B, T], mask [B, S] -> last logits,
-		// caches.
-		gen.prefill, err = model.NewExec(gen.backend, m.Store, func(scope *model.Scope, in []*Node) []*Node {
-			ids, pos, mask := in[0], in[1], in[2]
-			g := ids.Graph()
-			shareWeights(scope, g, gen.ShareWeights)
+		for _, l := range outs[0].LayerLogits {
+			res = append(res, ConvertDType(l, dtypes.Float32))
+		}
+		for _, o := range outs {
+			res = append(res, o.Cache.Keys...)
+			res = append(res, o.Cache.Values...)
+		}
+		return res
+	}
+	options := func(i int, st stream) Options {
+		o := Options{LastTokenOnly: true, Hooks: st.hooks}
+		if i == 0 {
+			o.LayerLogits = gen.LayerLogits
+		}
+		return o
+	}
+	gen.prefill, err = model.NewExec(gen.backend, m.Store, func(scope *model.Scope, in []*Node) []*Node {
+		g := in[0].Graph()
+		shareWeights(scope, g, gen.ShareWeights)
+		var outs []Outputs
+		for i, st := range streams {
+			ids, pos, mask := in[3*i], in[3*i+1], in[3*i+2]
 			B, S := mask.Shape().Dimensions[0], mask.Shape().Dimensions[1]
+			K, D := cacheDims(st.m)
 			cache := &Cache{}
-			for range L {
-				z := Zeros(g, shapes.Make(m.DType, B, K, S, D))
+			for range st.m.Config.NumLayers {
+				z := Zeros(g, shapes.Make(st.m.DType, B, K, S, D))
 				cache.Keys = append(cache.Keys, z)
 				cache.Values = append(cache.Values, z)
 			}
-			out := m.Forward(Inputs{IDs: ids, Positions: pos, Mask: mask, Cache: cache}, Options{LastTokenOnly: true, Hooks: gen.Hooks})
-			res := []*Node{ConvertDType(out.Logits, dtypes.Float32)}
-			res = append(res, out.Cache.Keys...)
-			return append(res, out.Cache.Values...)
-		})
-		if err != nil {
-			gen.prefill = nil
-			return err
+			outs = append(outs, st.m.Forward(Inputs{IDs: ids, Positions: pos, Mask: mask, Cache: cache}, options(i, st)))
 		}
-		// One step: ids, positions [B, 1], mask [B, S], start, caches ->
-		// logits, caches.
-		gen.step, err = model.NewExec(gen.backend, m.Store, func(scope *model.Scope, in []*Node) []*Node {
-			ids, pos, mask, start := in[0], in[1], in[2], in[3]
-			shareWeights(scope, ids.Graph(), gen.ShareWeights)
-			cache := &Cache{Keys: in[4 : 4+L], Values: in[4+L : 4+2*L]}
-			out := m.Forward(Inputs{IDs: ids, Positions: pos, Mask: mask, Start: start, Cache: cache}, Options{LastTokenOnly: true, Hooks: gen.Hooks})
-			res := []*Node{ConvertDType(out.Logits, dtypes.Float32)}
-			res = append(res, out.Cache.Keys...)
-			return append(res, out.Cache.Values...)
-		})
-		if err != nil {
-			gen.prefill = nil
-			return err
+		return outputs(outs)
+	})
+	if err != nil {
+		gen.prefill = nil
+		return err
+	}
+	gen.step, err = model.NewExec(gen.backend, m.Store, func(scope *model.Scope, in []*Node) []*Node {
+		ids, start := in[0], in[1]
+		shareWeights(scope, ids.Graph(), gen.ShareWeights)
+		at := 2 + 2*len(streams)
+		var outs []Outputs
+		for i, st := range streams {
+			pos, mask := in[2+2*i], in[3+2*i]
+			L := st.m.Config.NumLayers
+			cache := &Cache{Keys: in[at : at+L], Values: in[at+L : at+2*L]}
+			at += 2 * L
+			outs = append(outs, st.m.Forward(Inputs{IDs: ids, Positions: pos, Mask: mask, Start: start, Cache: cache}, options(i, st)))
 		}
+		return outputs(outs)
+	})
+	if err != nil {
+		gen.prefill = nil
+		return err
 	}
 	return nil
 }
@@ -168,7 +263,8 @@ func (gen *Generator) compile() error {
 // Generate continues every prompt (token ids, without padding) and returns
 // the new tokens. Prompts of different lengths are left-padded as
 // transformers' generate does, with positions counted from the first real
-// token.
+// token. With Passes or LayerLogits, opts.Combine turns each step's rows
+// into the scores decoded from.
 func (gen *Generator) Generate(ctx context.Context, prompts [][]int, opts GenerateOptions) (*Generation, error) {
 	if len(prompts) == 0 {
 		return &Generation{}, nil
@@ -178,23 +274,48 @@ func (gen *Generator) Generate(ctx context.Context, prompts [][]int, opts Genera
 	if err := gen.compile(); err != nil {
 		return nil, fmt.Errorf("generate: %w", err)
 	}
+	extra := len(gen.Passes) + len(gen.LayerLogits)
+	if extra > 0 && opts.Combine == nil {
+		return nil, fmt.Errorf("generate: the generator has passes or layer logits but GenerateOptions.Combine is not set")
+	}
 	c := gen.m.Config
 	cfg := opts.Config
 	chain, err := decoding.NewChain(cfg, c.VocabSize)
 	if err != nil {
 		return nil, fmt.Errorf("generate: %w", err)
 	}
-	maxPrompt := 0
-	for i, p := range prompts {
-		if len(p) == 0 {
-			return nil, fmt.Errorf("generate: prompt %d is empty", i)
-		}
-		for _, id := range p {
-			if id < 0 || id >= c.VocabSize {
-				return nil, fmt.Errorf("generate: prompt %d has token id %d outside the vocabulary (size %d)", i, id, c.VocabSize)
+	streams, err := gen.streams()
+	if err != nil {
+		return nil, fmt.Errorf("generate: %w", err)
+	}
+	// Every stream's prompts: the sequences' own, or PassPrompts'.
+	streamPrompts := make([][][]int, len(streams))
+	streamPrompts[0] = prompts
+	for p := 1; p < len(streams); p++ {
+		streamPrompts[p] = prompts
+		if opts.PassPrompts != nil {
+			streamPrompts[p] = make([][]int, len(prompts))
+			for i, pr := range prompts {
+				streamPrompts[p][i] = opts.PassPrompts(p-1, i, pr)
 			}
 		}
-		maxPrompt = max(maxPrompt, len(p))
+	}
+	maxPrompt, maxAll := 0, 0
+	for s, ps := range streamPrompts {
+		for i, p := range ps {
+			if len(p) == 0 {
+				return nil, fmt.Errorf("generate: prompt %d is empty", i)
+			}
+			for _, id := range p {
+				if id < 0 || id >= c.VocabSize {
+					return nil, fmt.Errorf("generate: prompt %d has token id %d outside the vocabulary (size %d)", i, id, c.VocabSize)
+				}
+			}
+			if s == 0 {
+				maxPrompt = max(maxPrompt, len(p))
+			}
+			maxAll = max(maxAll, len(p))
+		}
 	}
 	maxPositions := c.MaxPositions
 	maxNew, err := cfg.MaxNewTokensFor(maxPrompt, maxPositions)
@@ -204,28 +325,36 @@ func (gen *Generator) Generate(ctx context.Context, prompts [][]int, opts Genera
 	B := len(prompts)
 	pad, _ := cfg.PadID()
 	padID := max(pad, 0)
-	T := bucket(maxPrompt, minPromptBucket)
+	T := bucket(maxAll, minPromptBucket)
 	S := bucket(T+maxNew, minCacheBucket)
 
-	// Host state: the mask over slots, the last position of every row, the
-	// history transformers' processors see (its padded input plus output).
-	mask := make([]int32, B*S)
-	ids := make([]int32, B*T)
-	pos := make([]int32, B*T)
-	last := make([]int32, B)
+	// Host state per stream: the mask over slots, the last position of
+	// every row; and per sequence the history transformers' processors
+	// see (its padded input plus output).
+	type state struct {
+		mask, ids, pos []int32
+		last           []int32
+	}
+	sts := make([]state, len(streams))
+	for si, ps := range streamPrompts {
+		st := state{mask: make([]int32, B*S), ids: make([]int32, B*T), pos: make([]int32, B*T), last: make([]int32, B)}
+		for i, p := range ps {
+			off := T - len(p)
+			for j := range T {
+				st.ids[i*T+j] = int32(padID)
+				st.pos[i*T+j] = 1 // transformers fills pad positions with 1
+			}
+			for j, tok := range p {
+				st.ids[i*T+off+j] = int32(tok)
+				st.mask[i*S+off+j] = 1
+				st.pos[i*T+off+j] = int32(j)
+			}
+			st.last[i] = int32(len(p) - 1)
+		}
+		sts[si] = st
+	}
 	history := make([][]int, B)
 	for i, p := range prompts {
-		off := T - len(p)
-		for j := range T {
-			ids[i*T+j] = int32(padID)
-			pos[i*T+j] = 1 // transformers fills pad positions with 1
-		}
-		for j, tok := range p {
-			ids[i*T+off+j] = int32(tok)
-			mask[i*S+off+j] = 1
-			pos[i*T+off+j] = int32(j)
-		}
-		last[i] = int32(len(p) - 1)
 		for range maxPrompt - len(p) {
 			history[i] = append(history[i], padID)
 		}
@@ -240,38 +369,60 @@ func (gen *Generator) Generate(ctx context.Context, prompts [][]int, opts Genera
 		return nil, fmt.Errorf("generate: %w", err)
 	}
 	sampler := decoding.NewSampler(cfg, opts.Seed)
-	streams := make([]*decoding.Stream, B)
-	for i := range streams {
-		streams[i] = sampler.Stream(uint64(i))
+	streamsRNG := make([]*decoding.Stream, B)
+	for i := range streamsRNG {
+		streamsRNG[i] = sampler.Stream(uint64(i))
 	}
 	out := &Generation{Tokens: make([][]int, B)}
 
-	res, err := gen.prefill.Call(
-		tensors.FromFlatDataAndDimensions(ids, B, T),
-		tensors.FromFlatDataAndDimensions(pos, B, T),
-		tensors.FromFlatDataAndDimensions(mask, B, S))
+	var args []any
+	for _, st := range sts {
+		args = append(args, tensors.FromFlatDataAndDimensions(st.ids, B, T), tensors.FromFlatDataAndDimensions(st.pos, B, T),
+			tensors.FromFlatDataAndDimensions(st.mask, B, S))
+	}
+	res, err := gen.prefill.Call(args...)
 	if err != nil {
 		return nil, fmt.Errorf("generate: prompt pass: %w", err)
 	}
 	V := c.VocabSize
+	nLogits := len(streams) + len(gen.LayerLogits)
 	tokens := make([]int, B)
 	finished := make([]bool, B)
+	passRows := make([][]float32, len(streams)-1)
+	layerRows := make([][]float32, len(gen.LayerLogits))
 	for step := 0; step < maxNew; step++ {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		logits := flatFloat32(res[0]) // [B, V]
-		caches := res[1:]
+		logits := make([][]float32, nLogits) // [B, V] each
+		for k := range nLogits {
+			logits[k] = flatFloat32(res[k])
+		}
+		caches := res[nLogits:]
 		for i := range B {
 			if stopper.Finished(i) {
 				tokens[i] = padID
 				continue
 			}
-			row := logits[i*V : (i+1)*V]
+			row := logits[0][i*V : (i+1)*V]
+			if extra > 0 {
+				for p := range passRows {
+					passRows[p] = logits[1+p][i*V : (i+1)*V]
+				}
+				for l := range layerRows {
+					layerRows[l] = logits[len(streams)+l][i*V : (i+1)*V]
+				}
+				if err := opts.Combine(i, step, row, passRows, layerRows); err != nil {
+					return nil, fmt.Errorf("generate: sequence %d step %d: %w", i, step, err)
+				}
+			}
 			if err := chain.Process(row, history[i], step); err != nil {
 				return nil, fmt.Errorf("generate: sequence %d step %d: %w", i, step, err)
 			}
-			tok, err := streams[i].Next(row)
+			for _, p := range opts.Processors {
+				p.Process(row, history[i], step)
+			}
+			tok, err := streamsRNG[i].Next(row)
 			if err != nil {
 				return nil, fmt.Errorf("generate: sequence %d step %d: %w", i, step, err)
 			}
@@ -300,18 +451,19 @@ func (gen *Generator) Generate(ctx context.Context, prompts [][]int, opts Genera
 		// Feed the new tokens at slot T+step.
 		slot := T + step
 		stepIDs := make([]int32, B)
-		stepPos := make([]int32, B)
 		for i := range B {
 			stepIDs[i] = int32(tokens[i])
-			last[i]++
-			stepPos[i] = last[i]
-			mask[i*S+slot] = 1
 		}
-		args := []any{
-			tensors.FromFlatDataAndDimensions(stepIDs, B, 1),
-			tensors.FromFlatDataAndDimensions(stepPos, B, 1),
-			tensors.FromFlatDataAndDimensions(mask, B, S),
-			tensors.FromScalar(int32(slot)),
+		args := []any{tensors.FromFlatDataAndDimensions(stepIDs, B, 1), tensors.FromScalar(int32(slot))}
+		for si := range sts {
+			st := &sts[si]
+			stepPos := make([]int32, B)
+			for i := range B {
+				st.last[i]++
+				stepPos[i] = st.last[i]
+				st.mask[i*S+slot] = 1
+			}
+			args = append(args, tensors.FromFlatDataAndDimensions(stepPos, B, 1), tensors.FromFlatDataAndDimensions(st.mask, B, S))
 		}
 		for _, t := range caches {
 			args = append(args, t)

@@ -94,6 +94,9 @@ func (gen *Generator) GenerateSpeculative(ctx context.Context, prompts [][]int, 
 	if cfg.DoSample {
 		return nil, nil, errors.New("speculative generation: only greedy decoding is supported (do_sample is set)")
 	}
+	if len(gen.Passes) > 0 || len(gen.LayerLogits) > 0 {
+		return nil, nil, errors.New("speculative generation: the generator has passes or layer logits; use a plain Generator")
+	}
 	L, d := opts.ExitLayer, opts.Draft
 	if d == 0 {
 		d = 4
