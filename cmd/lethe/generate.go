@@ -30,6 +30,7 @@ func newGenerateCmd() *cobra.Command {
 		minP      float64
 		repPen    float64
 		stopIDs   string
+		sf        strategyFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "generate",
@@ -39,7 +40,23 @@ generation_config.json (greedy when it sets nothing) and flags override them.
 
 With --prompt-ids it prints one JSON line {"ids":[...]} holding the prompt and
 the new tokens, as transformers' generate returns them; with --prompt it
-prints the text as tokens arrive.`,
+prints the text as tokens arrive.
+
+--strategy picks a decoding strategy (package decoding/strategy):
+  greedy, sample          as the flags above
+  contrastive             (1+β)·expert − β·amateur over the tokens the expert
+                          finds plausible (α); the amateur is --amateur, or
+                          without it the model itself with dropout (DCD)
+  dcd                     contrastive against the model with --dropout
+  dola                    DoLa: the final layer against the premature layer
+                          that differs most (--dola-layers high|low)
+  speculative             self-speculative: draft with the first --exit-layer
+                          layers, verify with all of them (same tokens as greedy)
+  mc-dropout              the mean of --samples dropout passes (--dropout);
+                          the mutual information of each step goes to stderr
+  dropout-decoding        --samples passes that each drop part (--drop-context)
+                          of the most uncertain prompt tokens, ensembled
+--ban and the penalties work with every strategy but speculative.`,
 		Example: `  lethe generate --model ./SmolLM2-135M --prompt "The capital of France is" --max-new-tokens 20
   lethe generate --model ./Qwen2.5-0.5B-Instruct --chat --prompt "Hi!" --do-sample --temperature 0.7 --seed 1
   lethe generate --model ./tiny --prompt-ids 1,5,9 --max-new-tokens 5`,
@@ -113,9 +130,12 @@ prints the text as tokens arrive.`,
 					return err
 				}
 			}
+			out := cmd.OutOrStdout()
+			if sf.strategy != "" {
+				return sf.run(cmd, m, b, mf.hooks, tok, cfg, ids, seed, promptIDs != "")
+			}
 			gen := models.NewGenerator(m, b)
 			gen.Hooks = mf.hooks
-			out := cmd.OutOrStdout()
 			opts := models.GenerateOptions{Config: cfg, Seed: seed}
 			if tok != nil {
 				// Stream: print what the new tokens decode to, holding back
@@ -162,6 +182,7 @@ prints the text as tokens arrive.`,
 	f.Float64Var(&minP, "min-p", 0, "drop tokens less likely than min-p times the most likely (0: off)")
 	f.Float64Var(&repPen, "repetition-penalty", 1, "penalty for tokens already present (1: off)")
 	f.StringVar(&stopIDs, "stop-ids", "", "extra token ids that end generation, comma-separated")
+	sf.bind(cmd)
 	return cmd
 }
 
