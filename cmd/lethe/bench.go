@@ -101,6 +101,6 @@ and, with --no-cache, decoding that re-runs the whole sequence per token.
 	f.BoolVar(&noCache, "no-cache", false, "also time decoding without the KV cache")
 	f.BoolVar(&asJSON, "json", false, "print one JSON line per batch size")
 	f.Uint64Var(&seed, "seed", 1, "seed of the random weights")
-	cmd.AddCommand(newBenchTrainCmd())
+	cmd.AddCommand(newBenchTrainCmd(), newBenchGenerateCmd())
 	return cmd
 }

@@ -40,6 +40,11 @@ type Config struct {
 	Schedule  train.ScheduleConfig  `yaml:"schedule" json:"schedule"`
 	// Training is the loop: steps, accumulation, evaluation, checkpoints.
 	Training TrainingConfig `yaml:"training" json:"training"`
+	// EarlyExit trains with LayerSkip's early-exit loss (the causal-LM
+	// loss of every layer's output through the final norm and the shared
+	// LM head, weighted), which makes early-exit and self-speculative
+	// decoding accept more drafts [off].
+	EarlyExit *train.EarlyExitConfig `yaml:"early_exit" json:"early_exit,omitempty"`
 	// Output is the run folder and what is written to it.
 	Output OutputConfig `yaml:"output" json:"output"`
 }

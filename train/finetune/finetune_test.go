@@ -338,3 +338,31 @@ func TestDatasetShapes(t *testing.T) {
 		})
 	}
 }
+
+// TestEarlyExitRecipe: early_exit with all the weight on the last layer
+// trains exactly as the plain recipe (same first loss and evaluation);
+// LayerSkip's weights add the worse early exits to the first loss; an
+// early-exit run still evaluates the last layer's loss.
+func TestEarlyExitRecipe(t *testing.T) {
+	b := testBackend(t)
+	run := func(over ...string) *Result {
+		t.Helper()
+		res, err := Run(context.Background(), tinyRecipe(t, append([]string{"training.max_steps=3"}, over...)...), Options{Backend: b})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	plain := run()
+	last := run("early_exit={weights: [0, 1]}")
+	layerskip := run("early_exit={scale: 1}")
+	if math.Abs(plain.FirstTrainLoss-last.FirstTrainLoss) > 1e-6 || math.Abs(plain.Eval.Loss-last.Eval.Loss) > 1e-5 {
+		t.Errorf("weights [0, 1]: first loss %.6f eval %.6f; plain %.6f %.6f", last.FirstTrainLoss, last.Eval.Loss, plain.FirstTrainLoss, plain.Eval.Loss)
+	}
+	if !(layerskip.FirstTrainLoss > plain.FirstTrainLoss) || layerskip.Eval == nil {
+		t.Errorf("LayerSkip first loss %.4f, plain %.4f", layerskip.FirstTrainLoss, plain.FirstTrainLoss)
+	}
+	if _, err := LoadConfig("", []string{"model.path=x", "data.train.files=[y]", "output.dir=z", "early_exit={scale: 1, evry: 2}"}); err == nil || !strings.Contains(err.Error(), "evry") {
+		t.Errorf("unknown early_exit key: %v", err)
+	}
+}

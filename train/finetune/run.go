@@ -397,6 +397,14 @@ func (r *run) build() error {
 	hooks := peft.ComposeHooks(r.tuner.Hooks(true), r.reg.Hooks())
 	evalHooks := r.tuner.Hooks(false)
 	loss := train.CausalLM(r.model, hooks, evalHooks, r.reg.HeadSamples())
+	if ee := r.cfg.EarlyExit; ee != nil {
+		if r.reg.HeadSamples() > 1 {
+			return errors.New("early_exit: not with dropout.head_samples")
+		}
+		if loss, err = train.EarlyExitLoss(r.model, hooks, evalHooks, *ee); err != nil {
+			return fmt.Errorf("early_exit: %w", err)
+		}
+	}
 	params, vars := r.tuner.Params(), r.tuner.Vars()
 	if r.opts.Objective != nil {
 		if r.obj, err = r.opts.Objective(ObjectiveInfo{Model: r.model, Tokenizer: r.tok, Backend: r.backend, Hooks: hooks,
