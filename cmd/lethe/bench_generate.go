@@ -113,4 +113,3 @@ default, 8 prompts of --prompt-len token ids spread over the vocabulary.`,
 	f.BoolVar(&asJSON, "json", false, "print JSON lines")
 	return cmd
 }
-
