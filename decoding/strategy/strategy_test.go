@@ -250,3 +250,22 @@ func TestAntislopAndPenalties(t *testing.T) {
 		seen[tok] = true
 	}
 }
+
+// TestBench: the benchmark times greedy first (ratio 1), reports that
+// self-speculative decoding gives greedy's tokens with an acceptance rate
+// in [0, 1], and that DCD's tokens differ or not as they do.
+func TestBench(t *testing.T) {
+	b := testBackend(t)
+	m, prompt, _ := fixture(t, "llama")
+	res, err := Bench(context.Background(), m, b, BenchOptions{Strategies: []string{"speculative", "mc-dropout"}, Prompts: [][]int{prompt, prompt[:3]},
+		Repeats: 1, Config: Config{Generation: greedyConfig(6), ExitLayer: 1, Draft: 3, Seed: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res) != 3 || res[0].Strategy != "greedy" || res[0].Relative != 1 || res[0].Tokens != 12 {
+		t.Fatalf("%+v", res)
+	}
+	if s := res[1]; s.Strategy != "speculative" || !s.SameAsGreedy || s.AcceptanceRate < 0 || s.AcceptanceRate > 1 || s.TokensPerSecond <= 0 {
+		t.Errorf("speculative %+v", s)
+	}
+}
