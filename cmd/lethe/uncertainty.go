@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -13,9 +14,11 @@ import (
 
 	"github.com/lethe-ml/lethe/data"
 	"github.com/lethe-ml/lethe/data/tokenizer"
+	"github.com/lethe-ml/lethe/decoding"
 	"github.com/lethe-ml/lethe/decoding/mc"
 	"github.com/lethe-ml/lethe/decoding/uncertainty"
 	"github.com/lethe-ml/lethe/models"
+	"github.com/lethe-ml/lethe/peft"
 	"github.com/lethe-ml/lethe/train/dropout"
 )
 
@@ -34,6 +37,13 @@ type uncertaintyRow struct {
 	MaxMI       float64 `json:"max_mutual_information" parquet:"max_mutual_information"`
 	MeanLogProb float64 `json:"mean_log_prob" parquet:"mean_log_prob"`
 	LogProbStd  float64 `json:"log_prob_std" parquet:"log_prob_std"`
+	// With --answers K: the agreement of K answers sampled with dropout,
+	// their number of distinct answers, and the EigenScore and Efficient
+	// EigenScore of their embeddings.
+	Agreement  float64 `json:"agreement,omitempty" parquet:"agreement"`
+	Distinct   int     `json:"distinct_answers,omitempty" parquet:"distinct_answers"`
+	EigenScore float64 `json:"eigenscore,omitempty" parquet:"eigenscore"`
+	EES        float64 `json:"efficient_eigenscore,omitempty" parquet:"efficient_eigenscore"`
 }
 
 // calibration is the abstention report of `lethe uncertainty`.
@@ -50,6 +60,9 @@ type calibration struct {
 	Coverage       float64  `json:"coverage_at_threshold"`
 	Reached        bool     `json:"target_reached"`
 	Output         string   `json:"output,omitempty"`
+	// Rashomon is the dropout Rashomon set of --rashomon masks on the gold
+	// completions.
+	Rashomon *mc.RashomonResult `json:"rashomon,omitempty"`
 }
 
 func newUncertaintyCmd() *cobra.Command {
@@ -62,6 +75,8 @@ func newUncertaintyCmd() *cobra.Command {
 		rate, target        float64
 		seed                uint64
 		gold                bool
+		answers, rashomon   int
+		epsilon             float64
 	)
 	cmd := &cobra.Command{
 		Use:   "uncertainty --model DIR --data FILE [--out scores.jsonl|.parquet]",
@@ -131,9 +146,21 @@ gold completions instead of answering.`,
 				gen = models.NewGenerator(m, b)
 				gen.Hooks = mf.hooks
 			}
+			var sampler *models.Generator
+			var embed *mc.Embedder
+			if answers > 1 {
+				reg, err := dropout.New(m, dropout.Config{Residual: max(rate, 1e-6)})
+				if err != nil {
+					return err
+				}
+				sampler = models.NewGenerator(m, b)
+				sampler.Hooks, sampler.ShareWeights = peft.ComposeHooks(mf.hooks, reg.Hooks()), true
+				embed = mc.NewEmbedder(m, b, mf.hooks)
+			}
 			var rows []uncertaintyRow
 			var scores []float64
 			var correct []bool
+			var golds []mc.Example
 			_, err = ds.Each(ctx, func(ex data.Example) error {
 				if limit > 0 && len(rows) >= limit {
 					return errStop
@@ -163,7 +190,13 @@ gold completions instead of answering.`,
 				default:
 					r.Score = -r.MeanLogProb
 				}
+				if sampler != nil {
+					if err := sampleAnswers(ctx, &r, m, sampler, embed, cfg, prompt, answers, seed, text); err != nil {
+						return fmt.Errorf("example %d: %w", len(rows), err)
+					}
+				}
 				rows, scores, correct = append(rows, r), append(scores, r.Score), append(correct, r.Correct)
+				golds = append(golds, mc.Example{Prompt: prompt, Completion: want})
 				return nil
 			})
 			if err != nil && err != errStop {
@@ -201,6 +234,15 @@ gold completions instead of answering.`,
 			for i, a := range uncertainty.Abstain(scores, pt.Threshold) {
 				rows[i].Abstain = a && ok
 			}
+			if rashomon > 0 {
+				r, err := mc.NewRashomon(m, b, mc.RashomonOptions{Masks: rashomon, Rate: max(rate, 1e-6), Epsilon: epsilon, Seed: seed, Hooks: mf.hooks})
+				if err != nil {
+					return err
+				}
+				if rep.Rashomon, err = r.Evaluate(ctx, golds); err != nil {
+					return err
+				}
+			}
 			if out != "" {
 				if err := writeRows(out, rows); err != nil {
 					return err
@@ -225,6 +267,9 @@ gold completions instead of answering.`,
 	f.BoolVar(&gold, "gold", false, "score the gold completions instead of greedy answers")
 	f.StringVar(&scoreName, "score", "mi", "uncertainty the abstention uses: mi (mutual information), pe (predictive entropy) or nll")
 	f.Float64Var(&target, "target-accuracy", 0.9, "accuracy the abstention threshold is chosen for")
+	f.IntVar(&answers, "answers", 0, "also sample this many answers with dropout: their agreement and (Efficient) EigenScore")
+	f.IntVar(&rashomon, "rashomon", 0, "also evaluate this many fixed dropout masks on the gold completions: the Rashomon set's loss spread and predictive multiplicity")
+	f.Float64Var(&epsilon, "epsilon", 0.05, "the Rashomon set's loss tolerance (nats per token)")
 	return cmd
 }
 
@@ -271,4 +316,37 @@ func writeRows(path string, rows []uncertaintyRow) error {
 		return err
 	}
 	return os.Rename(tmp.Name(), path)
+}
+
+// sampleAnswers decodes k answers with dropout on (fresh masks each) and
+// adds their agreement and EigenScores to r.
+func sampleAnswers(ctx context.Context, r *uncertaintyRow, m *models.Model, gen *models.Generator, embed *mc.Embedder,
+	cfg decoding.GenerationConfig, prompt []int, k int, seed uint64, text func([]int) string) error {
+	var texts []string
+	var toks [][]int
+	for i := range k {
+		if err := m.Store.SetRNGStateFromSeed(int64(seed)*1000 + int64(i)); err != nil {
+			return err
+		}
+		g, err := gen.Generate(ctx, [][]int{prompt}, models.GenerateOptions{Config: cfg})
+		if err != nil {
+			return err
+		}
+		a := g.Tokens[0]
+		if len(a) == 0 {
+			a = []int{0}
+		}
+		toks, texts = append(toks, a), append(texts, text(a))
+	}
+	ag := uncertainty.Agree(texts)
+	r.Agreement, r.Distinct = ag.Rate, ag.Distinct
+	emb, err := embed.Embed(ctx, prompt, toks)
+	if err != nil {
+		return err
+	}
+	if r.EigenScore, err = uncertainty.EigenScore(emb, uncertainty.EigenConfig{}); err != nil {
+		return err
+	}
+	r.EES, err = uncertainty.EfficientEigenScore(emb, uncertainty.EigenConfig{})
+	return err
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
 	"testing"
@@ -48,6 +49,35 @@ func TestUncertaintyCLI(t *testing.T) {
 	}
 	if got := 1 - float64(abstained)/80; got != rep.Coverage {
 		t.Errorf("abstained on %d rows, coverage %g", abstained, rep.Coverage)
+	}
+	// Sampled answers: they agree more on the questions the model gets
+	// right; the EigenScores are finite; the Rashomon set is reported.
+	sampled := filepath.Join(t.TempDir(), "sampled.jsonl")
+	raw, err = runCLI(t, "", append(args[:len(args)-2], "--out", sampled, "--answers", "4", "--rashomon", "4", "--limit", "60")...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep2 calibration
+	if err := json.Unmarshal([]byte(raw), &rep2); err != nil {
+		t.Fatal(err)
+	}
+	if rep2.Rashomon == nil || len(rep2.Rashomon.Losses) != 4 || math.Abs(rep2.Rashomon.BaseAccuracy-rep2.Accuracy) > 1e-9 {
+		t.Errorf("rashomon %+v (accuracy %g)", rep2.Rashomon, rep2.Accuracy)
+	}
+	var agreeRight, agreeWrong, nRight, nWrong float64
+	for _, r := range readRows(t, sampled) {
+		if r.Agreement < 0 || r.Agreement > 1 || r.Distinct < 1 || r.Distinct > 4 || r.EigenScore == 0 || r.EigenScore != r.EigenScore {
+			t.Errorf("sampled answers: %+v", r)
+		}
+		if r.Correct {
+			agreeRight, nRight = agreeRight+r.Agreement, nRight+1
+		} else {
+			agreeWrong, nWrong = agreeWrong+r.Agreement, nWrong+1
+		}
+	}
+	t.Logf("agreement: %.3f on right answers, %.3f on wrong ones", agreeRight/nRight, agreeWrong/max(nWrong, 1))
+	if nWrong > 0 && !(agreeRight/nRight > agreeWrong/nWrong) {
+		t.Errorf("agreement %.3f on right answers, %.3f on wrong ones", agreeRight/nRight, agreeWrong/nWrong)
 	}
 	zero := filepath.Join(t.TempDir(), "zero.jsonl")
 	if _, err := runCLI(t, "", append(args[:len(args)-2], "--out", zero, "--rate", "0", "--limit", "10")...); err != nil {

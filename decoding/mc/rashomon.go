@@ -61,8 +61,10 @@ type RashomonResult struct {
 	// Set lists the masks in the Rashomon set (within Epsilon of the
 	// best of the model and its masks); LossMin, LossMax and LossStd
 	// spread the losses of the set, the model included when it is in it.
-	Set                       []int   `json:"set"`
-	LossMin, LossMax, LossStd float64 `json:"-"`
+	Set     []int   `json:"set"`
+	LossMin float64 `json:"loss_min"`
+	LossMax float64 `json:"loss_max"`
+	LossStd float64 `json:"loss_std"`
 	// Accuracies are the base model's and each mask's fraction of
 	// examples whose every completion token is the greedy prediction.
 	BaseAccuracy float64   `json:"base_accuracy"`
@@ -73,7 +75,9 @@ type RashomonResult struct {
 	// Ambiguity, Discrepancy and Disagreement are the predictive
 	// multiplicity of the set's per-example correctness against the base
 	// model (uncertainty.Rashomon).
-	Ambiguity, Discrepancy, Disagreement float64
+	Ambiguity    float64 `json:"ambiguity"`
+	Discrepancy  float64 `json:"discrepancy"`
+	Disagreement float64 `json:"disagreement"`
 }
 
 // NewRashomon samples the masks.

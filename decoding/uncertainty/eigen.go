@@ -235,7 +235,7 @@ func EfficientEigenScore(emb [][]float64, cfg EigenConfig) (float64, error) {
 	switch {
 	case rest == 0:
 		return logdet / float64(K), nil
-	case lmax <= 0: // Σ vanishes on the complement: A = αI there
+	case lmax <= 1e-9*alpha: // Σ vanishes on the complement (to rounding): A = αI there
 		return (logdet + float64(rest)*math.Log(alpha)) / float64(K), nil
 	}
 

@@ -255,3 +255,21 @@ func TestEigenScoreErrors(t *testing.T) {
 		t.Errorf("EES(constant) = %v, %v; want ln 1e-3", got, err)
 	}
 }
+
+// TestEfficientEigenScoreNearlyIdentical: answers whose embeddings differ
+// only by rounding (Σ has one eigenvalue and the rest are rounding noise)
+// get EigenScore's value, not NaN.
+func TestEfficientEigenScoreNearlyIdentical(t *testing.T) {
+	row := []float64{0.3, -1.2, 2.5, 0.7}
+	var emb [][]float64
+	for k := range 5 {
+		r := append([]float64(nil), row...)
+		r[k%4] += float64(k) * 1e-15
+		emb = append(emb, r)
+	}
+	e, err := EfficientEigenScore(emb, EigenConfig{})
+	want, _ := EigenScore(emb, EigenConfig{})
+	if err != nil || math.IsNaN(e) || math.Abs(e-want) > 1e-6 {
+		t.Errorf("EES %v (%v), EigenScore %v", e, err, want)
+	}
+}
