@@ -382,3 +382,23 @@ func TestBFloat16Teacher(t *testing.T) {
 		t.Errorf("KL before: float32 teacher %.6f, bfloat16 teacher %.6f", f32.KLBefore, bf16.KLBefore)
 	}
 }
+
+// TestLoRAStudentWithVkD: a student trained through LoRA adapters (and
+// its LM head, modules_to_save) with V_kD hints still cuts the KL, and
+// the run folder holds the adapter in PEFT's format.
+func TestLoRAStudentWithVkD(t *testing.T) {
+	t.Chdir("../..")
+	cfg := smoke(t, "training.max_steps=30", "hints={kind: vkd}",
+		"peft={method: lora, r: 8, lora_alpha: 16, target_modules: all-linear, modules_to_save: [lm_head]}")
+	res, err := Run(context.Background(), cfg, Options{Backend: testBackend(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("KL %.4f -> %.4f, %d trainable", res.KLBefore, res.KLAfter, res.Trainable)
+	if res.KLReduction < 0.5 || res.Adapter == "" {
+		t.Errorf("KL %.4f -> %.4f, adapter %q", res.KLBefore, res.KLAfter, res.Adapter)
+	}
+	if _, err := os.Stat(filepath.Join(res.Adapter, "adapter_config.json")); err != nil {
+		t.Error(err)
+	}
+}
