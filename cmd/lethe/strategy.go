@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/gomlx/compute"
@@ -17,6 +18,7 @@ import (
 // strategyFlags are `lethe generate`'s strategy flags.
 type strategyFlags struct {
 	strategy, amateur, dolaLayers string
+	amateurPrefix                 string
 	alpha, beta, dropout          float64
 	exitLayer, draft, samples     int
 	dropContext                   float64
@@ -28,6 +30,7 @@ func (f *strategyFlags) bind(cmd *cobra.Command) {
 	fs := cmd.Flags()
 	fs.StringVar(&f.strategy, "strategy", "", "decoding strategy: "+strings.Join(strategy.Names, ", "))
 	fs.StringVar(&f.amateur, "amateur", "", "contrastive: the amateur checkpoint (same vocabulary) [the model with dropout]")
+	fs.StringVar(&f.amateurPrefix, "amateur-prefix", "", "contrastive, dcd: text put before the amateur's prompt (DCD's contrastive chain-of-thought demonstrations)")
 	fs.Float64Var(&f.alpha, "alpha", 0.1, "contrastive, dcd, dola: plausibility cutoff (share of the top probability)")
 	fs.Float64Var(&f.beta, "beta", 0.5, "contrastive, dcd: the amateur's weight")
 	fs.Float64Var(&f.dropout, "dropout", 0.1, "dcd, mc-dropout: dropout rate of the stochastic passes")
@@ -57,6 +60,28 @@ func (f *strategyFlags) run(cmd *cobra.Command, m *models.Model, b compute.Backe
 			tok = t
 		}
 		sc.Decode = func(ids []int) string { s, _ := tok.Decode(ids, true); return s }
+	}
+	if f.amateurPrefix != "" {
+		if tok == nil {
+			t, err := tokenizer.Load(m.Dir)
+			if err != nil {
+				return fmt.Errorf("--amateur-prefix: %w", err)
+			}
+			tok = t
+		}
+		enc, err := tok.Encode(f.amateurPrefix, true) // with the tokenizer's BOS
+		if err != nil {
+			return err
+		}
+		bos, _ := tok.Encode("", true)
+		sc.AmateurPrompt = func(p []int) []int {
+			// The prefix (with BOS) replaces the prompt's own BOS, if any.
+			rest := p
+			if n := len(bos.IDs); n > 0 && len(p) >= n && slices.Equal(p[:n], bos.IDs) {
+				rest = p[n:]
+			}
+			return append(slices.Clone(enc.IDs), rest...)
+		}
 	}
 	var amateur *models.Model
 	if f.amateur != "" {

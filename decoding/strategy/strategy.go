@@ -65,6 +65,10 @@ type Config struct {
 	Ban      []string
 	FoldCase bool
 	Decode   func(ids []int) string
+	// AmateurPrompt, for contrastive and dcd, rewrites the amateur's
+	// prompt: DCD's contrastive chain-of-thought demonstrations (see
+	// decoding.DCDPrompts) before the question [the expert's prompt].
+	AmateurPrompt func(prompt []int) []int
 	// Frequency and Presence are OpenAI-style penalties on generated
 	// tokens.
 	Frequency, Presence float64
@@ -296,6 +300,9 @@ func (d *Decoder) once(ctx context.Context, prompt []int, bans *decoding.Bans, o
 	case "contrastive", "dcd":
 		c := decoding.Contrastive{Alpha: d.cfg.Alpha, Beta: orDefault(d.cfg.Beta, 0.5)}
 		opts.Combine = func(_, _ int, main []float32, passes, _ [][]float32) error { return c.Combine(main, passes[0]) }
+		if ap := d.cfg.AmateurPrompt; ap != nil {
+			opts.PassPrompts = func(_, _ int, p []int) []int { return ap(p) }
+		}
 	case "dola":
 		res.DoLaLayers = map[int]int{}
 		opts.Combine = func(_, _ int, main []float32, _, layers [][]float32) error {

@@ -269,3 +269,29 @@ func TestBench(t *testing.T) {
 		t.Errorf("speculative %+v", s)
 	}
 }
+
+// TestAmateurPrompt: DCD's amateur with dropout 0 is the expert, so with
+// the same prompt contrastive decoding is greedy whatever β; an amateur
+// prompt with other demonstrations in front makes it differ.
+func TestAmateurPrompt(t *testing.T) {
+	b := testBackend(t)
+	m, prompt, want := fixture(t, "llama")
+	run := func(ap func([]int) []int) []int {
+		d, err := New(m, b, models.Hooks{}, nil, Config{Strategy: "dcd", Dropout: f64(0), Beta: f64(1), Alpha: 0.001, Generation: greedyConfig(len(want)), AmateurPrompt: ap})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := d.Generate(context.Background(), prompt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.Tokens
+	}
+	if got := run(nil); !slices.Equal(got, want) {
+		t.Errorf("the amateur is the expert: %v, greedy %v", got, want)
+	}
+	prefixed := run(func(p []int) []int { return append([]int{1, 300, 301, 302, 303, 304, 305}, p[1:]...) })
+	if slices.Equal(prefixed, want) {
+		t.Errorf("an amateur with demonstrations in front decodes like greedy: %v", prefixed)
+	}
+}
