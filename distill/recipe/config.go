@@ -133,6 +133,10 @@ type ModeConfig struct {
 	// student noised by dropout (Xie et al. 2020): it needs dropout rates
 	// in the dropout section.
 	NoisyStudent bool `yaml:"noisy_student" json:"noisy_student,omitempty"`
+	// Rounds is Noisy Student's number of iterations [1]: from the second
+	// on, the previous round's student is the teacher and a new student
+	// is trained (made afresh from student:, or from model.path again).
+	Rounds int `yaml:"rounds" json:"rounds,omitempty"`
 	// MaxNewTokens bounds generated completions [64];
 	// GenTemperature is the student's sampling temperature [1].
 	MaxNewTokens   int     `yaml:"max_new_tokens" json:"max_new_tokens,omitempty"`
@@ -299,6 +303,9 @@ func (c *Config) Validate() error {
 	}
 	if m.MaxNewTokens < 0 || m.GenTemperature < 0 {
 		errs = append(errs, fmt.Errorf("mode: max_new_tokens and gen_temperature must be positive"))
+	}
+	if m.Rounds < 0 || m.Rounds > 1 && !m.NoisyStudent {
+		errs = append(errs, fmt.Errorf("mode.rounds: iterations are Noisy Student's (mode.noisy_student: true), got %d", m.Rounds))
 	}
 	if m.NoisyStudent {
 		m.SequenceKD = true

@@ -62,6 +62,9 @@ type Result struct {
 	TeacherCE *float64 `json:"teacher_ce,omitempty"`
 	// Loss names the distillation loss.
 	Loss string `json:"loss"`
+	// Rounds summarise Noisy Student's rounds (mode.rounds > 1); the
+	// other fields are then the last round's.
+	Rounds []RoundResult `json:"rounds,omitempty"`
 }
 
 // teacher is a teacher in the student's graphs: a frozen copy in the
@@ -74,8 +77,76 @@ type teacher struct {
 	hints *hints.Hints
 }
 
-// Run distills as cfg says and writes the run folder.
+// Run distills as cfg says and writes the run folder. With
+// mode.noisy_student and mode.rounds > 1 it runs the rounds of Noisy
+// Student in round-N subfolders, each round's student becoming the next
+// round's teacher, and writes their summary to the run folder.
 func Run(ctx context.Context, cfg Config, opts Options) (*Result, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Mode.Rounds <= 1 {
+		return runOnce(ctx, cfg, opts)
+	}
+	if opts.Resume {
+		return nil, errors.New("mode.rounds: --resume continues one round; resume the unfinished round-N folder with mode.rounds=1")
+	}
+	log := opts.Log
+	if log == nil {
+		log = io.Discard
+	}
+	var res *Result
+	var rounds []RoundResult
+	for r := 1; r <= cfg.Mode.Rounds; r++ {
+		rc := cfg
+		rc.Output.Dir = filepath.Join(cfg.Output.Dir, fmt.Sprintf("round-%d", r))
+		rc.Mode.Rounds = 1
+		if r > 1 {
+			t := cfg.TeacherList()[0]
+			t.Path, t.Cache, t.Weight = res.Model, "", 1
+			rc.Teacher, rc.Teachers = &t, nil
+		}
+		if cfg.Student != nil {
+			st := *cfg.Student
+			st.Seed += uint64(r - 1)
+			rc.Student = &st
+			rc.Model.Path = filepath.Join(rc.Output.Dir, StudentInitDir)
+			if rc.Tokenizer.Path == cfg.Model.Path {
+				rc.Tokenizer.Path = rc.Model.Path
+			}
+		}
+		fmt.Fprintf(log, "lethe: noisy student round %d of %d: teacher %s\n", r, cfg.Mode.Rounds, rc.TeacherList()[0].Path)
+		var err error
+		if res, err = runOnce(ctx, rc, opts); err != nil {
+			return nil, fmt.Errorf("round %d: %w", r, err)
+		}
+		if res.Model == "" {
+			return nil, fmt.Errorf("round %d: the student was not exported (output.save_model / peft adapters): the next round needs it as its teacher", r)
+		}
+		rounds = append(rounds, RoundResult{Round: r, Teacher: rc.TeacherList()[0].Path, Student: res.Model, KLBefore: res.KLBefore, KLAfter: res.KLAfter, CEAfter: res.CEAfter,
+			FirstTrainLoss: res.FirstTrainLoss, TrainLoss: res.TrainLoss})
+	}
+	res.Rounds = rounds
+	return res, train.WriteJSONAtomic(filepath.Join(cfg.Output.Dir, finetune.SummaryFile), res)
+}
+
+// RoundResult summarises one round of Noisy Student: the KL is against that
+// round's teacher (the previous round's student after the first).
+type RoundResult struct {
+	Round    int     `json:"round"`
+	Teacher  string  `json:"teacher"`
+	Student  string  `json:"student"`
+	KLBefore float64 `json:"kl_before"`
+	KLAfter  float64 `json:"kl_after"`
+	CEAfter  float64 `json:"ce_after"`
+	// FirstTrainLoss and TrainLoss are the round's first and last
+	// training losses.
+	FirstTrainLoss float64 `json:"first_train_loss"`
+	TrainLoss      float64 `json:"train_loss"`
+}
+
+// runOnce is one distillation run.
+func runOnce(ctx context.Context, cfg Config, opts Options) (*Result, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
