@@ -1,15 +1,12 @@
 package facts
 
 import (
-	"errors"
 	"fmt"
-	"io"
-	"os"
 	"slices"
 	"strings"
 
 	"github.com/lethe-ml/lethe/data"
-	"github.com/parquet-go/parquet-go"
+	"github.com/lethe-ml/lethe/unlearn/internal/rowfile"
 )
 
 // row is an Example as a Parquet row. The prompt and completion columns
@@ -78,58 +75,16 @@ func Read(path string) ([]Example, error) {
 	return ex, nil
 }
 
-func read(path string) (ex []Example, err error) {
-	f, err := os.Open(path)
+func read(path string) ([]Example, error) {
+	rows, err := rowfile.Parquet[row](path, Columns...)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	// parquet-go panics on some malformed files; report those as errors.
-	defer func() {
-		if r := recover(); r != nil {
-			ex, err = nil, fmt.Errorf("malformed Parquet file: %v", r)
+	ex := make([]Example, len(rows))
+	for i, rw := range rows {
+		if ex[i], err = rw.example(); err != nil {
+			return nil, fmt.Errorf("row %d: %w", i, err)
 		}
-	}()
-	pf, err := parquet.OpenFile(f, st.Size())
-	if err != nil {
-		return nil, err
-	}
-	var have []string
-	for _, fl := range pf.Schema().Fields() {
-		have = append(have, fl.Name())
-	}
-	for _, c := range Columns {
-		if !slices.Contains(have, c) {
-			return nil, fmt.Errorf("no column %q; the columns are %s", c, quoteList(have))
-		}
-	}
-	r := parquet.NewGenericReader[row](pf)
-	defer r.Close()
-	for {
-		// A fresh buffer each time: the reader may reuse the slices of
-		// the rows it reads into.
-		buf := make([]row, 256)
-		n, err := r.Read(buf)
-		for _, rw := range buf[:n] {
-			e, err := rw.example()
-			if err != nil {
-				return nil, fmt.Errorf("row %d: %w", len(ex), err)
-			}
-			ex = append(ex, e)
-		}
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("row %d: %w", len(ex), err)
-		}
-	}
-	if int64(len(ex)) != pf.NumRows() {
-		return nil, fmt.Errorf("read %d rows, the metadata says %d", len(ex), pf.NumRows())
 	}
 	return ex, nil
 }

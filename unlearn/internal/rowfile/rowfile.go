@@ -10,12 +10,15 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
+	"strings"
 
 	"github.com/parquet-go/parquet-go"
 )
 
 // Parquet reads every row of a Parquet file into T; columns lists the
-// columns that must be present (others of T may be missing).
+// columns that must be present (others of T may be missing). A file
+// holding fewer or more rows than its metadata says is an error.
 func Parquet[T any](path string, columns ...string) (rows []T, err error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -36,9 +39,13 @@ func Parquet[T any](path string, columns ...string) (rows []T, err error) {
 	if err != nil {
 		return nil, err
 	}
+	var have []string
+	for _, fl := range pf.Schema().Fields() {
+		have = append(have, fl.Name())
+	}
 	for _, c := range columns {
-		if _, ok := pf.Schema().Lookup(c); !ok {
-			return nil, fmt.Errorf("no column %q", c)
+		if !slices.Contains(have, c) {
+			return nil, fmt.Errorf("no column %q; the columns are %s", c, quoteList(have))
 		}
 	}
 	r := parquet.NewGenericReader[T](pf)
@@ -48,12 +55,24 @@ func Parquet[T any](path string, columns ...string) (rows []T, err error) {
 		n, err := r.Read(buf)
 		rows = append(rows, buf[:n]...)
 		if errors.Is(err, io.EOF) {
+			if int64(len(rows)) != pf.NumRows() {
+				return nil, fmt.Errorf("read %d rows, the metadata says %d", len(rows), pf.NumRows())
+			}
 			return rows, nil
 		}
 		if err != nil {
 			return nil, fmt.Errorf("row %d: %w", len(rows), err)
 		}
 	}
+}
+
+// quoteList renders names as "a", "b".
+func quoteList(s []string) string {
+	q := make([]string, len(s))
+	for i, v := range s {
+		q[i] = fmt.Sprintf("%q", v)
+	}
+	return strings.Join(q, ", ")
 }
 
 // JSON reads JSON lines (the Hub's .json files) or one JSON array into T.
