@@ -116,7 +116,7 @@ func OpenMetricsLog(path string, keepUpTo int) (*MetricsLog, error) {
 			}
 		}
 	}
-	if err := writeFileAtomic(path, keep); err != nil {
+	if err := WriteFileAtomic(path, keep); err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0o644)
@@ -181,9 +181,10 @@ func ReadMetrics(path string) ([]Record, error) {
 	return out, nil
 }
 
-// writeFileAtomic writes data to a temporary file next to path and renames
-// it into place.
-func writeFileAtomic(path string, data []byte) error {
+// WriteFileAtomic writes data to a temporary file next to path and
+// renames it into place: readers see the old file or the new one, never a
+// partial one.
+func WriteFileAtomic(path string, data []byte) error {
 	dir, base := filepath.Dir(path), filepath.Base(path)
 	f, err := os.CreateTemp(dir, "."+base+".tmp*")
 	if err != nil {
@@ -211,7 +212,7 @@ func WriteJSONAtomic(path string, v any) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(path, append(js, '\n'))
+	return WriteFileAtomic(path, append(js, '\n'))
 }
 
 // Progress formats the one-line training progress reports.

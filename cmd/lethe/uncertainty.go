@@ -1,7 +1,7 @@
 package main
 
 import (
-	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -19,6 +19,7 @@ import (
 	"github.com/lethe-ml/lethe/decoding/uncertainty"
 	"github.com/lethe-ml/lethe/models"
 	"github.com/lethe-ml/lethe/peft"
+	"github.com/lethe-ml/lethe/train"
 	"github.com/lethe-ml/lethe/train/dropout"
 )
 
@@ -295,27 +296,14 @@ func writeRows(path string, rows []uncertaintyRow) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	w := bufio.NewWriter(tmp)
-	enc := json.NewEncoder(w)
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
 	for _, r := range rows {
 		if err := enc.Encode(r); err != nil {
-			tmp.Close()
 			return err
 		}
 	}
-	if err := w.Flush(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return train.WriteFileAtomic(path, b.Bytes())
 }
 
 // sampleAnswers decodes k answers with dropout on (fresh masks each) and

@@ -227,11 +227,7 @@ func writeConfig(path string, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, y, 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return train.WriteFileAtomic(path, y)
 }
 
 func teacherNote(ce *float64) string {

@@ -217,7 +217,7 @@ func (r *run) prepareDir() error {
 	if err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
-	return writeAtomic(filepath.Join(r.dir, ConfigFile), y)
+	return train.WriteFileAtomic(filepath.Join(r.dir, ConfigFile), y)
 }
 
 // open creates the backend and loads the model, tokenizer and tuner.
@@ -830,23 +830,6 @@ func (r *run) fillResult(it *data.Iterator) {
 	if r.state.BestEval != 0 {
 		r.result.BestEvalLoss = r.state.BestEval
 	}
-}
-
-// writeAtomic writes b to path through a temporary file and a rename.
-func writeAtomic(path string, b []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
 }
 
 // nonPadding counts the attended tokens of a batch.
