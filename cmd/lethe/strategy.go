@@ -51,24 +51,17 @@ func (f *strategyFlags) run(cmd *cobra.Command, m *models.Model, b compute.Backe
 	sc := strategy.Config{Strategy: f.strategy, Generation: cfg, Alpha: f.alpha, Beta: &beta, Dropout: &dropout,
 		DoLaLayers: f.dolaLayers, ExitLayer: f.exitLayer, Draft: f.draft, Samples: f.samples, DropContext: &dropContext,
 		Ban: f.ban, Frequency: f.frequency, Presence: f.presence, Seed: seed}
-	if len(f.ban) > 0 {
-		if tok == nil {
-			t, err := tokenizer.Load(m.Dir)
-			if err != nil {
-				return fmt.Errorf("--ban: %w", err)
-			}
-			tok = t
+	if tok == nil && (len(f.ban) > 0 || f.amateurPrefix != "") {
+		t, err := tokenizer.Load(m.Dir)
+		if err != nil {
+			return fmt.Errorf("--ban, --amateur-prefix: %w", err)
 		}
+		tok = t
+	}
+	if len(f.ban) > 0 {
 		sc.Decode = func(ids []int) string { s, _ := tok.Decode(ids, true); return s }
 	}
 	if f.amateurPrefix != "" {
-		if tok == nil {
-			t, err := tokenizer.Load(m.Dir)
-			if err != nil {
-				return fmt.Errorf("--amateur-prefix: %w", err)
-			}
-			tok = t
-		}
 		enc, err := tok.Encode(f.amateurPrefix, true) // with the tokenizer's BOS
 		if err != nil {
 			return err
