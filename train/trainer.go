@@ -174,9 +174,13 @@ func NewTrainer(m *models.Model, backend compute.Backend, opts TrainerOptions) (
 func (t *Trainer) Optimizer() *Optimizer { return t.opt }
 
 // batchInputs turns the graph inputs into Inputs.
-func batchInputs(in []*Node, extra extraNames) Inputs {
+func batchInputs(in []*Node, extra extraNames) Inputs { return InputsOf(in, extra.names) }
+
+// InputsOf turns the graph inputs of BatchTensors' arguments into Inputs:
+// the five [B, T] fields, then the side inputs named extra, in order.
+func InputsOf(in []*Node, extra []string) Inputs {
 	bi := Inputs{IDs: in[0], Labels: in[1], Mask: in[2], Positions: in[3], Segments: in[4]}
-	for i, name := range extra.names {
+	for i, name := range extra {
 		if bi.Extra == nil {
 			bi.Extra = map[string]*Node{}
 		}

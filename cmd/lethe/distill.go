@@ -6,13 +6,11 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/gomlx/compute/dtypes"
 	"github.com/spf13/cobra"
 
 	"github.com/lethe-ml/lethe/distill/recipe"
 	"github.com/lethe-ml/lethe/distill/topk"
 	"github.com/lethe-ml/lethe/internal/backend"
-	"github.com/lethe-ml/lethe/models"
 )
 
 func newDistillCmd() *cobra.Command {
@@ -106,11 +104,7 @@ reference) to train without the teacher in memory.`,
 			if tc.Path == "" {
 				return fmt.Errorf("teacher.path: required to run the teacher")
 			}
-			lo := models.LoadOptions{}
-			if d := strings.ToLower(tc.DType); d == "bfloat16" || d == "bf16" {
-				lo.DType, lo.WeightDType = dtypes.BFloat16, dtypes.BFloat16
-			}
-			tm, err := models.Load(tc.Path, lo)
+			tm, err := tc.Load()
 			if err != nil {
 				return fmt.Errorf("teacher.path: %w", err)
 			}

@@ -237,6 +237,16 @@ func teacherNote(ce *float64) string {
 	return fmt.Sprintf(" (teacher CE %.4f)", *ce)
 }
 
+// Load loads the teacher's checkpoint in its compute dtype (bfloat16
+// weights too: the teacher is never trained).
+func (tc TeacherConfig) Load() (*models.Model, error) {
+	lo := models.LoadOptions{}
+	if d := strings.ToLower(tc.DType); d == "bfloat16" || d == "bf16" {
+		lo.DType, lo.WeightDType = dtypes.BFloat16, dtypes.BFloat16
+	}
+	return models.Load(tc.Path, lo)
+}
+
 // objective is the distillation objective of a run.
 type objective struct {
 	cfg      Config
@@ -275,11 +285,7 @@ func newObjective(ctx context.Context, cfg Config, info finetune.ObjectiveInfo, 
 				return nil, fmt.Errorf("%s.cache: %s holds a teacher of vocabulary %d, the student has %d", key, tc.Cache, v, sc.VocabSize)
 			}
 		} else {
-			lo := models.LoadOptions{}
-			if d := strings.ToLower(tc.DType); d == "bfloat16" || d == "bf16" {
-				lo.DType, lo.WeightDType = dtypes.BFloat16, dtypes.BFloat16
-			}
-			tm, err := models.Load(tc.Path, lo)
+			tm, err := tc.Load()
 			if err != nil {
 				return nil, fmt.Errorf("%s.path: %w", key, err)
 			}
@@ -509,17 +515,16 @@ func (o *objective) measure() (measurement, error) {
 	for _, w := range o.weights {
 		sumW += w
 	}
+	var extra []string // the cached teachers' side inputs (withTargets)
+	if len(o.eval) > 0 {
+		for _, e := range o.eval[0].Extra {
+			extra = append(extra, e.Name)
+		}
+	}
 	exec, err := model.NewExec(o.info.Backend, o.student.Store, func(scope *model.Scope, in []*Node) []*Node {
 		g := in[0].Graph()
 		scope.SetTraining(g, true) // weights as parameters: they change
-		bi := train.Inputs{IDs: in[0], Labels: in[1], Mask: in[2], Positions: in[3], Segments: in[4], Extra: map[string]*Node{}}
-		i := 5
-		for _, t := range o.teachers {
-			if t.cache != nil {
-				bi.Extra[t.name+"_ids"], bi.Extra[t.name+"_logprobs"] = in[i], in[i+1]
-				i += 2
-			}
-		}
+		bi := train.InputsOf(in, extra)
 		out := o.student.Forward(bi.ModelInputs(), models.Options{Hooks: o.info.EvalHooks})
 		mask := distill.Mask(bi.Labels)
 		n := ReduceAllSum(ConvertDType(mask, dtypes.Float32))
