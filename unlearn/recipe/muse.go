@@ -132,22 +132,10 @@ func runMUSE(ctx context.Context, cfg Config, opts Options, m *models.Model, tok
 	if err != nil {
 		return nil, err
 	}
-	vars := trainedVars(m, uopts)
-	negates, lambda := u.Method().Negates()
-	var start0 map[string][]float32
-	if negates {
-		if start0, err = hostValues(vars); err != nil {
-			return nil, err
-		}
-	}
-	if err := loop(ctx, u, forget, retain, nil, cfg, res, log); err != nil {
+	if err := negating(u, trainedVars(m, uopts), log, func() error {
+		return loop(ctx, u, forget, retain, nil, cfg, res, log)
+	}); err != nil {
 		return nil, err
-	}
-	if negates {
-		fmt.Fprintf(log, "lethe: negating the task vector (λ = %g)\n", lambda)
-		if err := negate(vars, start0, lambda); err != nil {
-			return nil, err
-		}
 	}
 	m.WeightsChanged()
 	ar, err := evaluate(m, evalHooks, fmt.Sprintf("%s after %d steps of %s", cfg.Model.Path, res.Steps, cfg.Method.Name))

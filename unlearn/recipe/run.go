@@ -301,21 +301,31 @@ func train1(ctx context.Context, m *models.Model, u *unlearn.Unlearner, uopts un
 			return err
 		}
 	}
+	return negating(u, vars, log, func() error {
+		if u.Method().SingleStep() {
+			t0 := time.Now()
+			if err := runSLSG(ctx, m, u, uopts, tok, pf, cfg, splits, res, log); err != nil {
+				return err
+			}
+			res.UnlearnSeconds = time.Since(t0).Seconds()
+			return nil
+		}
+		return unlearnLoop(ctx, u, tok, pf, cfg, splits, res, log)
+	})
+}
+
+// negating runs train and, for task_vector, negates the change it made to
+// vars (task arithmetic: θ₀ − λ(θ − θ₀)).
+func negating(u *unlearn.Unlearner, vars map[string]*model.Variable, log io.Writer, train func() error) error {
 	negates, lambda := u.Method().Negates()
 	var start0 map[string][]float32
-	var err error
 	if negates {
+		var err error
 		if start0, err = hostValues(vars); err != nil {
 			return err
 		}
 	}
-	if u.Method().SingleStep() {
-		t0 := time.Now()
-		if err := runSLSG(ctx, m, u, uopts, tok, pf, cfg, splits, res, log); err != nil {
-			return err
-		}
-		res.UnlearnSeconds = time.Since(t0).Seconds()
-	} else if err := unlearnLoop(ctx, u, tok, pf, cfg, splits, res, log); err != nil {
+	if err := train(); err != nil {
 		return err
 	}
 	if negates {
